@@ -1,0 +1,16 @@
+/*
+ * weft/weft.h - the umbrella header: includes every public header of weft.
+ *
+ * Layers, lowest first (a header only includes the ones below it):
+ *   error.h   negative-errno results, weft_strerror, the log sink, version
+ *   sync.h    queue, event, semaphore, wait group, recursive and scoped locks
+ *   future.h  promise/future: wait with timeout, on_settle, all/any, cancel
+ */
+#ifndef WEFT_WEFT_H
+#define WEFT_WEFT_H
+
+#include "weft/error.h"
+#include "weft/sync.h"
+#include "weft/future.h"
+
+#endif /* WEFT_WEFT_H */
