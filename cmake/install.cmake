@@ -23,6 +23,11 @@ install(FILES ${PROJECT_BINARY_DIR}/weftConfig.cmake
   ${PROJECT_BINARY_DIR}/weftConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/weft)
 
+# weft.pc finds its prefix relative to itself, so an installed tree can be
+# moved (and installed with --prefix) without rewriting it.
+file(RELATIVE_PATH WEFT_PC_TO_PREFIX "${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig"
+  "${CMAKE_INSTALL_PREFIX}")
+string(REGEX REPLACE "/$" "" WEFT_PC_TO_PREFIX "${WEFT_PC_TO_PREFIX}")
 configure_file(cmake/weft.pc.in ${PROJECT_BINARY_DIR}/weft.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/weft.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

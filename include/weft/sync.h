@@ -100,7 +100,8 @@ WEFT_API void weft_queue_free(weft_queue_t *q);
 
 /* ---- event ---------------------------------------------------------------
  * A flag threads can wait for (newLISP's Event, Win32's events). A manual
- * reset event stays set until weft_event_reset and releases every waiter;
+ * reset event stays set until weft_event_reset and releases every waiter
+ * (every thread waiting when it is set, even if a reset follows at once);
  * an auto reset event releases exactly one waiter per set and is clear
  * again as that waiter returns (a set with no waiter stays pending for the
  * next one; sets do not accumulate).

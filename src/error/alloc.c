@@ -73,6 +73,17 @@ void *weft__realloc(void *p, size_t size)
     return p ? q : counted(q);
 }
 
+void *weft__calloc_aligned(size_t align, size_t size)
+{
+    void *p = NULL;
+    if (should_fail() || posix_memalign(&p, align, size) != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(p, 0, size);
+    return counted(p);
+}
+
 void weft__free(void *p)
 {
     if (p && atomic_load_explicit(&armed, memory_order_relaxed))

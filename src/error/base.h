@@ -62,6 +62,9 @@ void *weft__malloc(size_t size) WEFT_INTERNAL;
 void *weft__calloc(size_t n, size_t size) WEFT_INTERNAL;
 void *weft__realloc(void *p, size_t size) WEFT_INTERNAL;
 void weft__free(void *p) WEFT_INTERNAL;
+/* Zeroed memory aligned to `align` (a power of two, multiple of
+   sizeof(void *)), for structures laid out on cache lines; weft__free. */
+void *weft__calloc_aligned(size_t align, size_t size) WEFT_INTERNAL;
 char *weft__strdup(const char *s) WEFT_INTERNAL;
 
 /*
