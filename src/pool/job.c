@@ -74,6 +74,11 @@ void weft__job_forget_deadline(struct weft_job *job)
    closed): settle its future if that has not happened, forget it. */
 void weft__job_end_queued(struct weft_job *job, int err)
 {
+    if (job->internal) {
+        /* A helper tells its parallel loop it will never run. */
+        atomic_store_explicit(&job->cancel_requested, true, memory_order_release);
+        job->fn(job, job->arg);
+    }
     if (err == -ECANCELED)
         weft_future_cancel(&job->future);
     else
@@ -161,7 +166,9 @@ static bool end_own(struct pool_worker *w, struct weft_job *job)
         weft__job_discard_result(job);
         return false;
     }
-    count_own(w, deliver(job));
+    enum job_end why = deliver(job);
+    if (!job->internal)
+        count_own(w, why);
     weft__job_forget_deadline(job);
     atomic_fetch_sub_explicit(&job->pool->active, 1, memory_order_seq_cst);
     weft__pool_maybe_idle(job->pool);
@@ -179,8 +186,9 @@ bool weft__job_end_by_other(struct weft_job *job, enum job_end why, int err, con
         weft_future_reject(&job->future, err, msg);
     else
         weft_future_cancel(&job->future);
-    atomic_fetch_add_explicit(why == END_TIMED_OUT ? &p->timed_out_r : &p->cancelled_r, 1,
-                              memory_order_release);
+    if (!job->internal)
+        atomic_fetch_add_explicit(why == END_TIMED_OUT ? &p->timed_out_r : &p->cancelled_r, 1,
+                                  memory_order_release);
     weft__job_forget_deadline(job);
     atomic_fetch_sub_explicit(&p->active, 1, memory_order_seq_cst);
     weft__pool_maybe_idle(p);
@@ -195,7 +203,9 @@ static bool expired(const struct weft_job *job)
 void weft__job_run(struct pool_worker *w, struct weft_job *job)
 {
     push_current(w, job);
-    if (expired(job))
+    if (job->internal)
+        job->fn(job, job->arg); /* a helper handles its own cancellation */
+    else if (expired(job))
         /* The supervisor had not got to it yet: it must never run. */
         weft__job_end_by_other(job, END_TIMED_OUT, -ETIMEDOUT, "job deadline passed while queued");
     else if (!weft_job_cancelled(job))

@@ -8,7 +8,8 @@
  *   job.c         what a job calls: return, fail, cancelled, exit; ending a job
  *   supervisor.c  deadlines, replacing dead and stuck workers, restart intensity
  *   deadlines.c   the deadline heap
- *   parallel.c    weft_pool_for and friends
+ *   parallel.c    weft_pool_for and friends: chunks with work stealing, run by
+ *                 internal helper jobs queued at the front (not counted)
  *
  * Locks, in the only order they nest: `ctl` (pthread mutex: worker slots,
  * the deadline heap, supervision, close) before `qlock` (4-byte futex lock:
@@ -62,6 +63,7 @@ struct weft_job {
     _Atomic uint32_t phase; /* enum job_phase */
     _Atomic bool cancel_requested;
     bool detached;
+    bool internal;              /* a parallel-loop helper: no stats, no capacity */
     struct pool_worker *worker; /* while running */
     struct weft_job *outer;     /* the job this one runs nested in (a wait) */
     struct weft__future_cb on_cancel;
@@ -103,6 +105,7 @@ struct weft_pool {
     weft__lock_t qlock;
     struct weft_job *head, *tail;
     _Atomic size_t queue_len;          /* written under qlock; read anywhere */
+    size_t helpers_queued;             /* internal jobs among them; qlock */
     size_t capacity;                   /* 0: unbounded */
     uint64_t submitted, started;       /* qlock */
     uint64_t cancelled_q, timed_out_q; /* ended while queued; qlock */
@@ -153,6 +156,8 @@ struct weft_pool {
 
 /* ---- queue.c ---- */
 int weft__pool_enqueue(struct weft_pool *p, struct weft_job *job, bool nonblocking) WEFT_INTERNAL;
+int weft__pool_enqueue_helper(struct weft_pool *p, struct weft_job *job) WEFT_INTERNAL;
+int weft__pool_enqueue_helper(struct weft_pool *p, struct weft_job *job) WEFT_INTERNAL;
 struct weft_job *weft__pool_next_job(struct pool_worker *w) WEFT_INTERNAL;
 struct weft_job *weft__pool_try_pop(struct pool_worker *w) WEFT_INTERNAL;
 bool weft__pool_unlink_queued(struct weft_pool *p, struct weft_job *job,

@@ -106,7 +106,7 @@ int weft__pool_enqueue(struct weft_pool *p, struct weft_job *job, bool nonblocki
         int err = 0;
         if (p->intake_closed)
             err = -EPIPE;
-        else if (!p->capacity || qlen(p) < p->capacity)
+        else if (!p->capacity || qlen(p) - p->helpers_queued < p->capacity)
             break;
         else if (nonblocking)
             err = -EAGAIN;
@@ -135,6 +135,30 @@ int weft__pool_enqueue(struct weft_pool *p, struct weft_job *job, bool nonblocki
     return 0;
 }
 
+/* Queues a parallel-loop helper at the front, ahead of ordinary jobs,
+   outside the capacity and the stats. */
+int weft__pool_enqueue_helper(struct weft_pool *p, struct weft_job *job)
+{
+    weft__lock(&p->qlock);
+    if (p->intake_closed) {
+        weft__unlock(&p->qlock);
+        return -EPIPE;
+    }
+    job->prev = NULL;
+    job->next = p->head;
+    if (p->head)
+        p->head->prev = job;
+    else
+        p->tail = job;
+    p->head = job;
+    p->helpers_queued++;
+    atomic_store_explicit(&p->queue_len, qlen(p) + 1, memory_order_relaxed);
+    struct pool_worker *w = pick_sleeper(p);
+    weft__unlock(&p->qlock);
+    wake(w);
+    return 0;
+}
+
 /* Takes the head job to run. Under qlock. `active` goes up before
    queue_len goes down, so close's drain check (queue_len, then active)
    never sees a popped job in neither. */
@@ -145,7 +169,10 @@ static struct weft_job *pop_locked(struct weft_pool *p, struct pool_worker *w, b
         return NULL;
     atomic_fetch_add_explicit(&p->active, 1, memory_order_seq_cst);
     unlink_job(p, job);
-    p->started++;
+    if (job->internal)
+        p->helpers_queued--;
+    else
+        p->started++;
     job->worker = w; /* before RUNNING: whoever ends it finds its thread */
     atomic_store_explicit(&job->phase, JOB_RUNNING, memory_order_release);
     *space = space_freed(p);
@@ -336,7 +363,8 @@ size_t weft__pool_take_all_queued(struct weft_pool *p, struct weft_job **list)
     *list = p->head;
     p->head = p->tail = NULL;
     atomic_store_explicit(&p->queue_len, 0, memory_order_relaxed);
-    p->cancelled_q += n;
+    p->cancelled_q += n - p->helpers_queued;
+    p->helpers_queued = 0;
     weft__unlock(&p->qlock);
     return n;
 }

@@ -42,19 +42,36 @@ static struct pool_worker *free_slot(struct weft_pool *p)
     return NULL;
 }
 
+static bool intensity_exceeded(const struct weft_pool *p, int64_t now)
+{
+    /* The ring's oldest entry is the restart_max-th most recent restart. */
+    return p->restart_times[p->restart_next] > now - p->restart_period_ns;
+}
+
+static int64_t backoff_start(const struct weft_pool *p)
+{
+    return BACKOFF_START_NS < p->backoff_max_ns ? BACKOFF_START_NS : p->backoff_max_ns;
+}
+
+/* Degraded: stuck workers kept, restarts throttled because the intensity
+   was exceeded (until its window is calm again), or too few workers with
+   no way to start more right now. One log line when it starts, one when
+   it ends. */
 void weft__update_degraded_locked(struct weft_pool *p, int64_t now)
 {
-    bool backing_off = p->live < p->threads && (now < p->next_restart_ns || !free_slot(p));
-    bool degraded = p->stuck_kept > 0 || backing_off;
+    if (!intensity_exceeded(p, now))
+        p->backoff_ns = backoff_start(p);
+    bool throttled = p->backoff_ns > backoff_start(p);
+    bool short_handed = p->live < p->threads && (now < p->next_restart_ns || !free_slot(p));
+    bool degraded = p->stuck_kept > 0 || throttled || short_handed;
     if (degraded == p->degraded)
         return;
     p->degraded = degraded;
     if (degraded)
         weft_log_episode_begin(&p->degraded_log, WEFT_LOG_WARN,
-                               "pool %s degraded: %u of %u workers (%u stuck and kept, "
-                               "restarts backing off %lld ms)",
-                               p->name, p->live, p->threads, p->stuck_kept,
-                               (long long)(p->backoff_ns / WEFT_NS_PER_MS));
+                               "pool %s degraded: %u of %u workers, %u stuck and kept, %s", p->name,
+                               p->live, p->threads, p->stuck_kept,
+                               throttled ? "restarts throttled" : "restarts not throttled");
     else
         weft_log_episode_end(&p->degraded_log, WEFT_LOG_INFO, "pool %s recovered: %u workers",
                              p->name, p->live);
@@ -181,12 +198,6 @@ static void reap_locked(struct weft_pool *p)
     }
 }
 
-static bool intensity_exceeded(const struct weft_pool *p, int64_t now)
-{
-    /* The ring's oldest entry is the restart_max-th most recent restart. */
-    return p->restart_times[p->restart_next] > now - p->restart_period_ns;
-}
-
 static void replace_locked(struct weft_pool *p, int64_t now)
 {
     while (p->live < p->threads && !p->supervisor_stop && now >= p->next_restart_ns) {
@@ -204,9 +215,6 @@ static void replace_locked(struct weft_pool *p, int64_t now)
             p->next_restart_ns = now + p->backoff_ns;
             p->backoff_ns =
                 p->backoff_ns * 2 < p->backoff_max_ns ? p->backoff_ns * 2 : p->backoff_max_ns;
-        } else {
-            p->backoff_ns =
-                BACKOFF_START_NS < p->backoff_max_ns ? BACKOFF_START_NS : p->backoff_max_ns;
         }
     }
     weft__update_degraded_locked(p, now);
@@ -218,6 +226,10 @@ static int64_t next_wakeup(const struct weft_pool *p)
     int64_t next = job ? job->deadline_ns : WEFT_FOREVER;
     if (p->live < p->threads && p->next_restart_ns < next)
         next = p->next_restart_ns;
+    /* While throttled, look again when the window has calmed down. */
+    int64_t calm = p->restart_times[p->restart_next] + p->restart_period_ns;
+    if (p->backoff_ns > backoff_start(p) && calm < next)
+        next = calm;
     return next;
 }
 
