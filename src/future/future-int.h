@@ -48,21 +48,27 @@ enum weft__value_kind { WEFT__VALUE_NONE, WEFT__VALUE_INT, WEFT__VALUE_DOUBLE, W
 #define WEFT__FUTURE_STATE_MASK 0xffu
 #define WEFT__FUTURE_SLEEPERS   0x100u
 
+/* 64 bytes, one cache line: a job record embeds one per job. */
 struct weft_future {
     _Atomic uint32_t state; /* weft_state_t | WEFT__FUTURE_SLEEPERS */
     _Atomic uint32_t refs;
     weft__lock_t lock; /* guards everything below until settled */
-    uint8_t kind;      /* enum weft__value_kind */
-    int err;           /* negative errno once rejected or cancelled */
+    union {
+        int32_t err;  /* rejected or cancelled: negative errno */
+        uint8_t kind; /* fulfilled: enum weft__value_kind */
+    } how;
     union {
         int64_t i;
         double d;
         void *p;
     } value;
-    void (*dtor)(void *); /* for a pointer value */
-    char *msg;            /* owned copy of the rejection message */
-    struct weft__future_cb *settle_cbs, **settle_tail;
-    struct weft__future_cb *cancel_cbs, **cancel_tail;
+    union {
+        void (*dtor)(void *); /* fulfilled with a pointer */
+        char *msg;            /* rejected: owned copy of the message */
+    } aux;
+    /* Pending callbacks, newest first; publish() reverses them so they run
+       in registration order. */
+    struct weft__future_cb *settle_cbs, *cancel_cbs;
     struct weft__future_waiter *waiters;
     void (*release)(weft_future_t *f); /* NULL: weft__free(f) */
 };

@@ -30,8 +30,6 @@ void weft__future_init(weft_future_t *f, void (*release)(weft_future_t *f))
     memset(f, 0, sizeof(*f));
     atomic_init(&f->state, WEFT_FUTURE_PENDING);
     atomic_init(&f->refs, 1);
-    f->settle_tail = &f->settle_cbs;
-    f->cancel_tail = &f->cancel_cbs;
     f->release = release;
 }
 
@@ -53,12 +51,22 @@ struct settled_lists {
 /* Publishes the new state (value fields written before, under the lock),
    wakes registered waiters, and takes the callback lists out. Called with
    the lock held; returns with it released. */
+static struct weft__future_cb *reversed(struct weft__future_cb *cb)
+{
+    struct weft__future_cb *out = NULL;
+    while (cb) {
+        struct weft__future_cb *next = cb->next;
+        cb->next = out;
+        out = cb;
+        cb = next;
+    }
+    return out;
+}
+
 static struct settled_lists publish(weft_future_t *f, weft_state_t state)
 {
-    struct settled_lists out = {f->settle_cbs, f->cancel_cbs};
+    struct settled_lists out = {reversed(f->settle_cbs), reversed(f->cancel_cbs)};
     f->settle_cbs = f->cancel_cbs = NULL;
-    f->settle_tail = &f->settle_cbs;
-    f->cancel_tail = &f->cancel_cbs;
     /* Release: the value written before is visible to whoever acquires the
        settled state, lock-free readers included. Sequentially consistent
        because a waiter node's owner (a pool worker) clears its park word,
@@ -108,11 +116,11 @@ int weft__future_fulfill(weft_future_t *f, enum weft__value_kind kind, int64_t i
             dtor(p);
         return -EALREADY;
     }
-    f->kind = (uint8_t)kind;
+    f->how.kind = (uint8_t)kind;
     if (kind == WEFT__VALUE_DOUBLE)
         f->value.d = d;
     else if (kind == WEFT__VALUE_PTR)
-        f->value.p = p, f->dtor = dtor;
+        f->value.p = p, f->aux.dtor = dtor;
     else
         f->value.i = i;
     run_lists(f, publish(f, WEFT_FUTURE_FULFILLED), false);
@@ -142,8 +150,8 @@ int weft__future_reject_take(weft_future_t *f, int err, char *msg)
         weft__free(msg);
         return -EALREADY;
     }
-    f->err = err;
-    f->msg = msg;
+    f->how.err = err;
+    f->aux.msg = msg;
     run_lists(f, publish(f, WEFT_FUTURE_REJECTED), false);
     return 0;
 }
@@ -158,7 +166,7 @@ int weft_future_cancel(weft_future_t *f)
 {
     if (!lock_pending(f))
         return -EALREADY;
-    f->err = -ECANCELED;
+    f->how.err = -ECANCELED;
     run_lists(f, publish(f, WEFT_FUTURE_CANCELLED), true);
     return 0;
 }
@@ -169,8 +177,8 @@ void weft__future_on_settle_cb(weft_future_t *f, struct weft__future_cb *cb)
 {
     cb->next = NULL;
     if (lock_pending(f)) {
-        *f->settle_tail = cb;
-        f->settle_tail = &cb->next;
+        cb->next = f->settle_cbs;
+        f->settle_cbs = cb;
         weft__unlock(&f->lock);
         return;
     }
@@ -181,8 +189,8 @@ int weft__future_on_cancel_cb(weft_future_t *f, struct weft__future_cb *cb)
 {
     cb->next = NULL;
     if (lock_pending(f)) {
-        *f->cancel_tail = cb;
-        f->cancel_tail = &cb->next;
+        cb->next = f->cancel_cbs;
+        f->cancel_cbs = cb;
         weft__unlock(&f->lock);
         return 0;
     }
@@ -301,7 +309,7 @@ bool weft_future_is_done(const weft_future_t *f)
 /* The value fields are immutable once the state says fulfilled. */
 static bool fulfilled_with(const weft_future_t *f, enum weft__value_kind kind)
 {
-    return weft__future_state_acquire(f) == WEFT_FUTURE_FULFILLED && f->kind == kind;
+    return weft__future_state_acquire(f) == WEFT_FUTURE_FULFILLED && f->how.kind == kind;
 }
 
 int64_t weft_future_int(const weft_future_t *f)
@@ -340,12 +348,12 @@ void *weft_future_take_ptr(weft_future_t *f)
 int weft_future_error(const weft_future_t *f)
 {
     weft_state_t s = weft__future_state_acquire(f);
-    return s == WEFT_FUTURE_REJECTED || s == WEFT_FUTURE_CANCELLED ? f->err : 0;
+    return s == WEFT_FUTURE_REJECTED || s == WEFT_FUTURE_CANCELLED ? f->how.err : 0;
 }
 
 const char *weft_future_message(const weft_future_t *f)
 {
-    return weft__future_state_acquire(f) == WEFT_FUTURE_REJECTED ? f->msg : NULL;
+    return weft__future_state_acquire(f) == WEFT_FUTURE_REJECTED ? f->aux.msg : NULL;
 }
 
 /* ---- references --------------------------------------------------------- */
@@ -373,9 +381,11 @@ bool weft__future_try_ref(weft_future_t *f)
 static void destroy(weft_future_t *f)
 {
     WEFT_ASSERT(!f->settle_cbs && !f->cancel_cbs && !f->waiters);
-    if (f->kind == WEFT__VALUE_PTR && f->dtor && f->value.p)
-        f->dtor(f->value.p);
-    weft__free(f->msg);
+    weft_state_t s = weft__future_state_acquire(f);
+    if (s == WEFT_FUTURE_FULFILLED && f->how.kind == WEFT__VALUE_PTR && f->aux.dtor && f->value.p)
+        f->aux.dtor(f->value.p);
+    else if (s == WEFT_FUTURE_REJECTED)
+        weft__free(f->aux.msg);
     if (f->release)
         f->release(f);
     else

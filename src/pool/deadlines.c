@@ -9,7 +9,7 @@
 
 #include "pool/pool-int.h"
 
-static void place(struct weft_pool *p, size_t i, struct weft_job *job)
+static void place(struct weft_pool *p, size_t i, struct job_record *job)
 {
     p->deadlines[i] = job;
     job->heap_index = i;
@@ -17,7 +17,7 @@ static void place(struct weft_pool *p, size_t i, struct weft_job *job)
 
 static void sift_up(struct weft_pool *p, size_t i)
 {
-    struct weft_job *job = p->deadlines[i];
+    struct job_record *job = p->deadlines[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
         if (p->deadlines[parent]->deadline_ns <= job->deadline_ns)
@@ -30,7 +30,7 @@ static void sift_up(struct weft_pool *p, size_t i)
 
 static void sift_down(struct weft_pool *p, size_t i)
 {
-    struct weft_job *job = p->deadlines[i];
+    struct job_record *job = p->deadlines[i];
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= p->n_deadlines)
@@ -46,11 +46,11 @@ static void sift_down(struct weft_pool *p, size_t i)
     place(p, i, job);
 }
 
-int weft__deadline_add(struct weft_pool *p, struct weft_job *job)
+int weft__deadline_add(struct weft_pool *p, struct job_record *job)
 {
     if (p->n_deadlines == p->cap_deadlines) {
         size_t cap = p->cap_deadlines ? 2 * p->cap_deadlines : 16;
-        struct weft_job **d = weft__realloc(p->deadlines, cap * sizeof(*d));
+        struct job_record **d = weft__realloc(p->deadlines, cap * sizeof(*d));
         if (!d)
             return -ENOMEM;
         p->deadlines = d;
@@ -61,14 +61,14 @@ int weft__deadline_add(struct weft_pool *p, struct weft_job *job)
     return 0;
 }
 
-void weft__deadline_remove(struct weft_pool *p, struct weft_job *job)
+void weft__deadline_remove(struct weft_pool *p, struct job_record *job)
 {
     size_t i = job->heap_index;
     if (i == WEFT__NO_HEAP)
         return;
     WEFT_ASSERT(i < p->n_deadlines && p->deadlines[i] == job);
     job->heap_index = WEFT__NO_HEAP;
-    struct weft_job *last = p->deadlines[--p->n_deadlines];
+    struct job_record *last = p->deadlines[--p->n_deadlines];
     if (last == job)
         return;
     place(p, i, last);
@@ -78,7 +78,7 @@ void weft__deadline_remove(struct weft_pool *p, struct weft_job *job)
         sift_down(p, i);
 }
 
-struct weft_job *weft__deadline_peek(const struct weft_pool *p)
+struct job_record *weft__deadline_peek(const struct weft_pool *p)
 {
     return p->n_deadlines ? p->deadlines[0] : NULL;
 }

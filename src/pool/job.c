@@ -1,107 +1,125 @@
 /*
- * job.c - a job's life on the pool: creation, cancellation while queued,
- * running on a worker, ending exactly once, and the API a job calls on
- * itself (return, fail, cancelled, exit).
+ * job.c - a job's life on the pool: its record (for jobs with a future or
+ * a deadline), running it on a worker, ending it exactly once, and the API
+ * a job calls on itself (return, fail, cancelled, exit).
  *
- * Ending a running job is a CAS of its phase from RUNNING to ENDED, so
- * exactly one of its worker (returned, failed, died), the supervisor
- * (deadline) or close (abandoned) ends and counts it; the others only
- * destroy the result they hold. The worker that ran a job always drops the
- * pool's reference when the job function is done with it, because a
- * stuck job still writes into its job record when it finally returns.
+ * Ending is a CAS of the phase (the record's, or the handle's for a light
+ * job) so exactly one of the worker (returned, failed, died), the
+ * supervisor (deadline) or close (cancelled, abandoned) ends and counts a
+ * job; the others only destroy the result they hold.
  *
- * The result is staged in the job record while the job runs and delivered
- * when it returns, so a settled future always means the job is over. Only
- * the job's own thread touches the staged fields.
+ * The result is staged in the handle while the job runs and delivered when
+ * it returns, so a settled future always means the job is over.
+ *
+ * References: an entry in a ring owns the pool's reference to its record;
+ * whoever pops the entry owns it next, and drops it when the job is over
+ * (or at once if the record already ended while queued). A record is alive
+ * while its entry is queued, while it runs, and while in the deadline heap.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
 
 #include "pool/pool-int.h"
+#include "sync/thread.h"
 
-static void job_cancel_fired(weft_future_t *f, struct weft__future_cb *cb, bool fire);
+static void record_cancel_fired(weft_future_t *f, struct weft__future_cb *cb, bool fire);
 
-struct weft_job *weft__job_new(struct weft_pool *p, weft_job_fn fn, void *arg, int64_t deadline_ns,
-                               bool detached)
+struct job_record *weft__record_new(struct weft_pool *p, int64_t deadline_ns, bool detached)
 {
-    struct weft_job *job = weft__malloc(sizeof(*job));
-    if (!job)
+    struct job_record *rec = weft__malloc(sizeof(*rec));
+    if (!rec)
         return NULL;
-    memset(job, 0, sizeof(*job));
-    weft__future_init(&job->future, NULL); /* first member: freed as the job */
-    job->fn = fn;
-    job->arg = arg;
-    job->pool = p;
-    job->deadline_ns = deadline_ns;
-    job->heap_index = WEFT__NO_HEAP;
-    job->detached = detached;
-    atomic_init(&job->phase, JOB_QUEUED);
+    weft__future_init(&rec->future, NULL); /* first member: freed as the record */
+    rec->pool = p;
+    rec->deadline_ns = deadline_ns;
+    rec->heap_index = WEFT__NO_HEAP;
+    atomic_init(&rec->phase, JOB_QUEUED);
+    atomic_init(&rec->cancel_requested, false);
+    rec->detached = detached;
+    rec->worker = NULL;
     if (!detached) {
-        weft_future_ref(&job->future); /* the submitter's */
-        job->on_cancel.fn = job_cancel_fired;
-        weft__future_on_cancel_cb(&job->future, &job->on_cancel);
+        /* Nobody else can see the future yet: set it up without atomics. */
+        atomic_store_explicit(&rec->future.refs, 2, memory_order_relaxed); /* + the submitter */
+        rec->on_cancel.fn = record_cancel_fired;
+        rec->on_cancel.next = NULL;
+        rec->future.cancel_cbs = &rec->on_cancel;
     }
-    return job;
+    return rec;
 }
 
-bool weft__pool_closing(struct weft_pool *p)
-{
-    return atomic_load_explicit(&p->closing, memory_order_seq_cst);
-}
-
-/* close waits for the queue and the running jobs to empty: tell it. */
+/* close waits for everything queued or running to be over: tell it. */
 void weft__pool_maybe_idle(struct weft_pool *p)
 {
-    if (!weft__pool_closing(p) || atomic_load(&p->queue_len) || atomic_load(&p->active))
+    if (!atomic_load_explicit(&p->closing, memory_order_seq_cst))
         return;
     pthread_mutex_lock(&p->ctl);
     pthread_cond_broadcast(&p->idle_cond);
     pthread_mutex_unlock(&p->ctl);
 }
 
-void weft__job_forget_deadline(struct weft_job *job)
+void weft__record_forget_deadline(struct job_record *rec)
 {
-    if (job->deadline_ns == WEFT_FOREVER)
+    if (rec->deadline_ns == WEFT_FOREVER)
         return;
-    struct weft_pool *p = job->pool;
+    struct weft_pool *p = rec->pool;
     pthread_mutex_lock(&p->ctl);
-    weft__deadline_remove(p, job);
+    weft__deadline_remove(p, rec);
     pthread_mutex_unlock(&p->ctl);
 }
 
-/* A queued job left the queue without running (cancelled, timed out,
-   closed): settle its future if that has not happened, forget it. */
-void weft__job_end_queued(struct weft_job *job, int err)
+/* A queued record ends without running (cancelled, timed out, closed): its
+   entry stays in its ring and is skipped when popped. False if it was no
+   longer queued. */
+bool weft__record_end_queued(struct job_record *rec, enum job_end why)
 {
-    if (job->internal) {
-        /* A helper tells its parallel loop it will never run. */
-        atomic_store_explicit(&job->cancel_requested, true, memory_order_release);
-        job->fn(job, job->arg);
-    }
-    if (err == -ECANCELED)
-        weft_future_cancel(&job->future);
+    uint32_t expect = JOB_QUEUED;
+    if (!atomic_compare_exchange_strong(&rec->phase, &expect, JOB_ENDED))
+        return false;
+    struct weft_pool *p = rec->pool;
+    atomic_fetch_add(why == END_TIMED_OUT ? &p->timed_out_q : &p->cancelled_q, 1);
+    atomic_store(&rec->cancel_requested, true);
+    if (why == END_TIMED_OUT)
+        weft_future_reject(&rec->future, -ETIMEDOUT, "job deadline passed while queued");
     else
-        weft_future_reject(&job->future, err, "job deadline passed while queued");
-    weft__job_forget_deadline(job);
-    weft__pool_maybe_idle(job->pool);
-    weft_future_unref(&job->future); /* the pool's reference */
+        weft_future_cancel(&rec->future); /* -EALREADY if the user did */
+    weft__record_forget_deadline(rec);
+    weft__pool_space_freed(p);
+    weft__pool_maybe_idle(p);
+    return true;
 }
 
-/* The submitter cancelled the future: a queued job leaves the queue and
-   never runs; a running one sees weft_job_cancelled() and its result will
-   be destroyed. Runs on the cancelling thread, which holds a reference. */
-static void job_cancel_fired(weft_future_t *f, struct weft__future_cb *cb, bool fire)
+/* The submitter cancelled the future: a queued job never runs; a running
+   one sees weft_job_cancelled() and its result will be destroyed. Runs on
+   the cancelling thread, which holds a reference. */
+static void record_cancel_fired(weft_future_t *f, struct weft__future_cb *cb, bool fire)
 {
     if (!fire)
         return;
-    struct weft_job *job = weft_container_of(cb, struct weft_job, on_cancel);
-    atomic_store_explicit(&job->cancel_requested, true, memory_order_release);
-    if (weft__pool_unlink_queued(job->pool, job, END_CANCELLED))
-        weft__job_end_queued(job, -ECANCELED);
+    struct job_record *rec = weft_container_of(cb, struct job_record, on_cancel);
+    atomic_store_explicit(&rec->cancel_requested, true, memory_order_release);
+    weft__record_end_queued(rec, END_CANCELLED);
+}
+
+/* An entry close took out of a ring: it never runs. */
+void weft__entry_cancelled(struct weft_pool *p, const struct weft__entry *e)
+{
+    if (e->rec == WEFT__HELPER) {
+        weft__helper_cancelled(e->arg);
+    } else if (e->rec) {
+        weft__record_end_queued(e->rec, END_CANCELLED);
+        weft_future_unref(&e->rec->future); /* the entry's reference */
+    } else {
+        atomic_fetch_add(&p->cancelled_q, 1);
+    }
 }
 
 /* ---- running ------------------------------------------------------------ */
+
+static _Atomic uint32_t *phase_of(struct weft_job *job)
+{
+    return job->rec ? &job->rec->phase : &job->phase;
+}
 
 static void push_current(struct pool_worker *w, struct weft_job *job)
 {
@@ -119,7 +137,7 @@ static void pop_current(struct pool_worker *w, struct weft_job *job)
     weft__unlock(&w->cur_lock);
 }
 
-void weft__job_discard_result(struct weft_job *job)
+static void discard_result(struct weft_job *job)
 {
     if (job->has_result && job->kind == WEFT__VALUE_PTR && job->rdtor)
         job->rdtor(job->rp);
@@ -128,11 +146,11 @@ void weft__job_discard_result(struct weft_job *job)
     job->has_result = false;
 }
 
-/* Settles the future with the staged result; says how the job ended (a
-   future already cancelled makes it END_CANCELLED). */
+/* Settles the record's future with the staged result; says how the job
+   ended (a future cancelled meanwhile makes it END_CANCELLED). */
 static enum job_end deliver(struct weft_job *job)
 {
-    weft_future_t *f = &job->future;
+    weft_future_t *f = &job->rec->future;
     int r;
     if (job->rerr < 0) {
         r = weft__future_reject_take(f, job->rerr, job->rmsg);
@@ -148,88 +166,151 @@ static enum job_end deliver(struct weft_job *job)
     return job->rerr < 0 ? END_FAILED : END_COMPLETED;
 }
 
+/* Single writer per counter (this slot's thread): load and store. */
+static void bump(_Atomic uint64_t *c, memory_order order)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, order);
+}
+
 static void count_own(struct pool_worker *w, enum job_end why)
 {
-    /* Single writer (this slot's thread): a relaxed add is enough; stats
-       readers acquire the whole set before reading the queue counters. */
-    _Atomic uint64_t *c = why == END_COMPLETED ? &w->completed
-                          : why == END_FAILED  ? &w->failed
-                                               : &w->cancelled;
-    atomic_fetch_add_explicit(c, 1, memory_order_release);
+    bump(why == END_COMPLETED ? &w->completed
+         : why == END_FAILED  ? &w->failed
+                              : &w->cancelled,
+         memory_order_release);
 }
 
 /* The worker ends its own job: false if someone else already had. */
 static bool end_own(struct pool_worker *w, struct weft_job *job)
 {
     uint32_t expect = JOB_RUNNING;
-    if (!atomic_compare_exchange_strong(&job->phase, &expect, JOB_ENDED)) {
-        weft__job_discard_result(job);
+    if (!atomic_compare_exchange_strong(phase_of(job), &expect, JOB_ENDED)) {
+        discard_result(job);
         return false;
     }
-    enum job_end why = deliver(job);
-    if (!job->internal)
+    enum job_end why;
+    if (job->rec) {
+        why = deliver(job);
+        weft__record_forget_deadline(job->rec);
+    } else {
+        why = atomic_load(&job->cancel_requested) ? END_CANCELLED
+              : job->rerr < 0                     ? END_FAILED
+                                                  : END_COMPLETED;
+        discard_result(job); /* a light job's result has nowhere to go */
+    }
+    if (!job->helper)
         count_own(w, why);
-    weft__job_forget_deadline(job);
-    atomic_fetch_sub_explicit(&job->pool->active, 1, memory_order_seq_cst);
-    weft__pool_maybe_idle(job->pool);
+    weft__pool_maybe_idle(w->pool);
     return true;
 }
 
-bool weft__job_end_by_other(struct weft_job *job, enum job_end why, int err, const char *msg)
+/* Close lets go of a light job or helper running on a stuck thread.
+   Under the worker's cur_lock, which keeps the handle alive. */
+bool weft__light_end_by_other(struct weft_job *job)
 {
     uint32_t expect = JOB_RUNNING;
     if (!atomic_compare_exchange_strong(&job->phase, &expect, JOB_ENDED))
         return false;
-    struct weft_pool *p = job->pool;
-    atomic_store_explicit(&job->cancel_requested, true, memory_order_release);
+    atomic_store(&job->cancel_requested, true);
+    if (!job->helper)
+        atomic_fetch_add(&job->worker->pool->cancelled_r, 1);
+    return true;
+}
+
+/* The supervisor (deadline) or close (abandoned) ends a running record's
+   job; the caller holds a reference. False if it had already ended. */
+bool weft__record_end_running(struct job_record *rec, enum job_end why)
+{
+    uint32_t expect = JOB_RUNNING;
+    if (!atomic_compare_exchange_strong(&rec->phase, &expect, JOB_ENDED))
+        return false;
+    struct weft_pool *p = rec->pool;
+    atomic_store(&rec->cancel_requested, true);
+    atomic_fetch_add(why == END_TIMED_OUT ? &p->timed_out_r : &p->cancelled_r, 1);
     if (why == END_TIMED_OUT)
-        weft_future_reject(&job->future, err, msg);
+        weft_future_reject(&rec->future, -ETIMEDOUT, "job deadline passed");
     else
-        weft_future_cancel(&job->future);
-    if (!job->internal)
-        atomic_fetch_add_explicit(why == END_TIMED_OUT ? &p->timed_out_r : &p->cancelled_r, 1,
-                                  memory_order_release);
-    weft__job_forget_deadline(job);
-    atomic_fetch_sub_explicit(&p->active, 1, memory_order_seq_cst);
+        weft_future_cancel(&rec->future);
+    weft__record_forget_deadline(rec);
     weft__pool_maybe_idle(p);
     return true;
 }
 
-static bool expired(const struct weft_job *job)
+/* Claims a popped record: false if it already ended while queued. */
+static bool claim_record(struct pool_worker *w, struct job_record *rec)
 {
-    return job->deadline_ns != WEFT_FOREVER && weft__now_ns() >= job->deadline_ns;
+    rec->worker = w; /* before RUNNING: whoever ends it finds its thread */
+    uint32_t expect = JOB_QUEUED;
+    return atomic_compare_exchange_strong(&rec->phase, &expect, JOB_CLAIMED);
 }
 
-void weft__job_run(struct pool_worker *w, struct weft_job *job)
+static void count_start(struct pool_worker *w)
 {
-    push_current(w, job);
-    if (job->internal)
-        job->fn(job, job->arg); /* a helper handles its own cancellation */
-    else if (expired(job))
-        /* The supervisor had not got to it yet: it must never run. */
-        weft__job_end_by_other(job, END_TIMED_OUT, -ETIMEDOUT, "job deadline passed while queued");
-    else if (!weft_job_cancelled(job))
-        job->fn(job, job->arg);
-    pop_current(w, job);
-    if (!end_own(w, job))
-        weft__worker_reclaimed(w);
-    weft_future_unref(&job->future); /* the pool's reference */
-}
-
-/* weft_job_exit unwound the thread: every job on its stack ends failed
-   with -EOWNERDEAD. Runs on the dying worker (pthread cleanup handler). */
-void weft__job_end_all_dead(struct pool_worker *w)
-{
-    struct weft_job *job;
-    while ((job = w->current)) {
-        pop_current(w, job);
-        weft__job_discard_result(job);
-        job->rerr = -EOWNERDEAD;
-        job->rmsg = weft__strdup("its worker thread exited (weft_job_exit)");
-        if (!end_own(w, job))
-            weft__worker_reclaimed(w);
-        weft_future_unref(&job->future);
+    struct weft_pool *p = w->pool;
+    if (!p->capacity) {
+        bump(&w->started, memory_order_release);
+        return;
     }
+    /* Bounded: pairs with wait_for_space (queue.c) so no wake is lost. */
+    bump(&w->started, memory_order_seq_cst);
+    weft__pool_space_freed(p);
+}
+
+/* An unwinding thread (weft_job_exit) passes through here: the job ends
+   failed with -EOWNERDEAD. On a normal return `done` is set first. */
+struct run_frame {
+    struct pool_worker *w;
+    struct weft_job *job;
+    bool done;
+};
+
+static void run_frame_unwound(struct run_frame *fr)
+{
+    if (fr->done)
+        return;
+    struct weft_job *job = fr->job;
+    pop_current(fr->w, job);
+    discard_result(job);
+    job->rerr = -EOWNERDEAD;
+    job->rmsg = weft__strdup("its worker thread exited (weft_job_exit)");
+    if (!end_own(fr->w, job))
+        weft__worker_reclaimed(fr->w);
+    if (job->rec)
+        weft_future_unref(&job->rec->future);
+}
+
+static bool expired(const struct job_record *rec)
+{
+    return rec->deadline_ns != WEFT_FOREVER && weft__now_ns() >= rec->deadline_ns;
+}
+
+void weft__job_run(struct pool_worker *w, const struct weft__entry *e)
+{
+    bool helper = e->rec == WEFT__HELPER;
+    struct job_record *rec = weft__entry_has_record(e) ? e->rec : NULL;
+    if (rec && !claim_record(w, rec)) {
+        weft_future_unref(&rec->future); /* ended while queued: skip it */
+        weft__pool_maybe_idle(w->pool);
+        return;
+    }
+    if (!helper)
+        count_start(w);
+    if (rec) /* counted first, so stats never see it end before it started */
+        atomic_store(&rec->phase, JOB_RUNNING);
+    struct weft_job job = {.rec = rec, .arg = e->arg, .worker = w, .helper = helper};
+    atomic_init(&job.phase, JOB_RUNNING);
+    struct run_frame fr __attribute__((cleanup(run_frame_unwound))) = {w, &job, false};
+    push_current(w, &job);
+    if (rec && expired(rec))
+        weft__record_end_running(rec, END_TIMED_OUT); /* the supervisor was late */
+    else if (helper || !weft_job_cancelled(&job))
+        e->fn(&job, e->arg); /* a helper handles cancellation itself */
+    pop_current(w, &job);
+    fr.done = true;
+    if (!end_own(w, &job))
+        weft__worker_reclaimed(w);
+    if (rec)
+        weft_future_unref(&rec->future); /* the entry's reference */
 }
 
 /* ---- what a job calls ---------------------------------------------------- */
@@ -281,8 +362,11 @@ void weft_job_fail(weft_job_t *job, int err, const char *msg)
 
 bool weft_job_cancelled(const weft_job_t *job)
 {
-    return atomic_load_explicit(&job->cancel_requested, memory_order_acquire) ||
-           weft_future_state(&job->future) != WEFT_FUTURE_PENDING;
+    if (atomic_load_explicit(&job->cancel_requested, memory_order_acquire))
+        return true;
+    const struct job_record *rec = job->rec;
+    return rec && (atomic_load_explicit(&rec->cancel_requested, memory_order_acquire) ||
+                   weft_future_state(&rec->future) != WEFT_FUTURE_PENDING);
 }
 
 void *weft_job_arg(const weft_job_t *job)
@@ -293,5 +377,5 @@ void *weft_job_arg(const weft_job_t *job)
 void weft_job_exit(weft_job_t *job)
 {
     (void)job;
-    pthread_exit(NULL); /* the worker's cleanup handler takes it from here */
+    pthread_exit(NULL); /* each job frame on the way out ends its job */
 }

@@ -197,42 +197,44 @@ static void participate(struct for_task *t)
 
 /* ---- helpers on the pool ----------------------------------------------- */
 
-/* Runs on a worker, or on the closing thread if close cancelled it. */
+/* Runs on a worker; a helper entry holds a reference to the task. */
 static void helper(weft_job_t *job, void *arg)
 {
     struct for_task *t = arg;
-    if (!weft_job_cancelled(job)) {
-        atomic_fetch_add(&t->participants, 1); /* before the pending count drops */
-        atomic_fetch_sub(&t->helpers_pending, 1);
-        participate(t);
-        atomic_fetch_sub(&t->participants, 1);
-    } else if (atomic_fetch_sub(&t->helpers_pending, 1) == 1 &&
-               atomic_load(&t->participants) == 0 && atomic_load(&t->remaining) > 0) {
-        /* Nobody will ever do the rest: the pool closed under it. */
-        weft_future_reject(&t->result, -ECANCELED, "the pool closed during a parallel loop");
-    }
+    atomic_fetch_add(&t->participants, 1); /* before the pending count drops */
+    atomic_fetch_sub(&t->helpers_pending, 1);
+    participate(t);
+    atomic_fetch_sub(&t->participants, 1);
     weft_future_unref(&t->result);
 }
 
-/* Queues up to `count` helpers; each holds a reference to the task. */
+/* Close took a helper out of a queue: it will never run. */
+void weft__helper_cancelled(void *arg)
+{
+    struct for_task *t = arg;
+    if (atomic_fetch_sub(&t->helpers_pending, 1) == 1 && atomic_load(&t->participants) == 0 &&
+        atomic_load(&t->remaining) > 0)
+        /* Nobody will ever do the rest: the pool closed under it. */
+        weft_future_reject(&t->result, -ECANCELED, "the pool closed during a parallel loop");
+    weft_future_unref(&t->result);
+}
+
+/* Queues `count` helpers at the front of the pool's queue. */
 static int spawn_helpers(struct weft_pool *p, struct for_task *t, unsigned count)
 {
-    for (unsigned i = 0; i < count; i++) {
-        struct weft_job *job = weft__job_new(p, helper, t, WEFT_FOREVER, true);
-        if (!job)
-            return i ? 0 : -ENOMEM; /* fewer helpers still finish the loop */
-        job->internal = true;
+    if (!count)
+        return 0;
+    for (unsigned i = 0; i < count; i++)
         weft_future_ref(&t->result);
-        atomic_fetch_add(&t->helpers_pending, 1);
-        int r = weft__pool_enqueue_helper(p, job);
-        if (r < 0) {
-            atomic_fetch_sub(&t->helpers_pending, 1);
+    atomic_fetch_add(&t->helpers_pending, count);
+    struct weft__entry e = {helper, t, WEFT__HELPER};
+    int r = weft__pool_enqueue_helpers(p, &e, count);
+    if (r < 0) {
+        atomic_fetch_sub(&t->helpers_pending, count);
+        for (unsigned i = 0; i < count; i++)
             weft_future_unref(&t->result);
-            weft_future_unref(&job->future);
-            return i ? 0 : r;
-        }
     }
-    return 0;
+    return r;
 }
 
 static bool pool_closed(struct weft_pool *p)

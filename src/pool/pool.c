@@ -7,13 +7,14 @@
  * a job; those keep the structure alive until they return, then drop the
  * last reference.
  *
- * Stats without a lock on the hot path: the end counters (per worker slot,
- * written only by its thread, plus pool-wide ones for endings decided by
- * others) are read first, then the queue counters under qlock. Every job
- * counted as ended in the first read was started before the second, so
- * queued and running derived from them are never negative and the
- * contract's identity (submitted = completed + failed + cancelled +
- * timed_out + queued + running) holds by construction.
+ * Stats without a lock on the hot path: a job is counted submitted (under
+ * qlock), then started (its worker's slot), then ended (its slot, or a
+ * pool-wide counter when someone else ended it), each before the next can
+ * happen. A snapshot reads the end counters first, then the starts, then
+ * the submissions, so every job it counts as ended it also counts as
+ * started and submitted: queued and running derived from them are never
+ * negative, and the contract's identity (submitted = completed + failed +
+ * cancelled + timed_out + queued + running) holds by construction.
  */
 #include <errno.h>
 #include <sched.h>
@@ -40,7 +41,8 @@ static unsigned cpus_available(void)
 
 static void destroy(struct weft_pool *p)
 {
-    WEFT_ASSERT(p->n_deadlines == 0);
+    WEFT_ASSERT(p->n_deadlines == 0 && atomic_load(&p->ring_len) == 0);
+    weft__free(p->ring);
     pthread_mutex_destroy(&p->ctl);
     pthread_mutex_destroy(&p->close_mu);
     pthread_cond_destroy(&p->ctl_cond);
@@ -164,13 +166,27 @@ weft_pool_t *weft_pool_new(const weft_pool_options_t *opts)
 
 /* ---- close -------------------------------------------------------------- */
 
-static bool idle(struct weft_pool *p)
+static bool worker_busy(struct pool_worker *w)
 {
-    /* queue_len before active: a pop raises active first (queue.c). */
-    return atomic_load(&p->queue_len) == 0 && atomic_load(&p->active) == 0;
+    weft__lock(&w->cur_lock);
+    bool busy = w->current != NULL;
+    weft__unlock(&w->cur_lock);
+    return busy;
 }
 
-/* Waits until nothing is queued or running, or the deadline passes. */
+/* Nothing queued anywhere and nothing running. Workers that end a job or
+   skip an entry while closing broadcast idle_cond after the change. */
+static bool idle(struct weft_pool *p)
+{
+    if (weft__pool_anything_queued(p))
+        return false;
+    for (unsigned i = 0; i < p->n_slots; i++)
+        if (worker_busy(&p->slots[i]))
+            return false;
+    return true;
+}
+
+/* Waits until idle, or the deadline passes. */
 static bool wait_idle(struct weft_pool *p, int64_t deadline_ns)
 {
     pthread_mutex_lock(&p->ctl);
@@ -181,39 +197,41 @@ static bool wait_idle(struct weft_pool *p, int64_t deadline_ns)
     return done;
 }
 
+/* Takes every entry out of the shared ring and the local rings: none of
+   them will run. */
 static void cancel_queued(struct weft_pool *p)
 {
-    struct weft_job *job;
-    weft__pool_take_all_queued(p, &job);
-    while (job) {
-        struct weft_job *next = job->next;
-        job->next = job->prev = NULL;
-        weft__job_end_queued(job, -ECANCELED);
-        job = next;
+    struct weft__entry e;
+    while (weft__pool_pop_shared(p, &e))
+        weft__entry_cancelled(p, &e);
+    struct weft__entry buf[WEFT__LOCAL_CAP];
+    for (unsigned i = 0; i < p->n_slots; i++) {
+        unsigned n = weft__local_drain(&p->slots[i], buf);
+        for (unsigned k = 0; k < n; k++)
+            weft__entry_cancelled(p, &buf[k]);
     }
 }
 
-/* Takes a reference to the first job on w's stack for which keep(job) is
-   true, or returns NULL. */
-static struct weft_job *grab_running(struct pool_worker *w, bool (*keep)(struct weft_job *))
+/* Under w's cur_lock: marks light jobs cancelled (or ends them, when
+   `end`), and returns a reference to the first record in `phase` whose
+   future is still pending, or NULL. */
+static struct job_record *scan_running(struct pool_worker *w, bool end, bool *ended_light)
 {
-    struct weft_job *found = NULL;
+    struct job_record *found = NULL;
     weft__lock(&w->cur_lock);
-    for (struct weft_job *job = w->current; job && !found; job = job->outer)
-        if (keep(job))
-            found = (struct weft_job *)weft_future_ref(&job->future);
+    for (struct weft_job *job = w->current; job && !found; job = job->outer) {
+        if (!job->rec) {
+            atomic_store(&job->cancel_requested, true);
+            if (end)
+                *ended_light |= weft__light_end_by_other(job);
+        } else if (end ? atomic_load(&job->rec->phase) == JOB_RUNNING
+                       : weft_future_state(&job->rec->future) == WEFT_FUTURE_PENDING) {
+            found = job->rec;
+            weft_future_ref(&found->future);
+        }
+    }
     weft__unlock(&w->cur_lock);
     return found;
-}
-
-static bool is_pending(struct weft_job *job)
-{
-    return weft_future_state(&job->future) == WEFT_FUTURE_PENDING;
-}
-
-static bool is_running(struct weft_job *job)
-{
-    return atomic_load(&job->phase) == JOB_RUNNING;
 }
 
 /* Settles every running job's future with -ECANCELED; the jobs see
@@ -221,10 +239,10 @@ static bool is_running(struct weft_job *job)
 static void cancel_running(struct weft_pool *p)
 {
     for (unsigned i = 0; i < p->n_slots; i++) {
-        struct weft_job *job;
-        while ((job = grab_running(&p->slots[i], is_pending))) {
-            weft_future_cancel(&job->future);
-            weft_future_unref(&job->future);
+        struct job_record *rec;
+        while ((rec = scan_running(&p->slots[i], false, NULL))) {
+            weft_future_cancel(&rec->future);
+            weft_future_unref(&rec->future);
         }
     }
 }
@@ -235,11 +253,11 @@ static void abandon_running(struct weft_pool *p)
 {
     for (unsigned i = 0; i < p->n_slots; i++) {
         struct pool_worker *w = &p->slots[i];
-        struct weft_job *job;
+        struct job_record *rec;
         bool stuck = false;
-        while ((job = grab_running(w, is_running))) {
-            stuck |= weft__job_end_by_other(job, END_CANCELLED, -ECANCELED, NULL);
-            weft_future_unref(&job->future);
+        while ((rec = scan_running(w, true, &stuck))) {
+            stuck |= weft__record_end_running(rec, END_CANCELLED);
+            weft_future_unref(&rec->future);
         }
         if (stuck) {
             pthread_mutex_lock(&p->ctl);
@@ -328,26 +346,32 @@ void weft_pool_free(weft_pool_t *p)
 void weft_pool_stats(weft_pool_t *p, weft_pool_stats_t *out)
 {
     memset(out, 0, sizeof(*out));
-    /* End counters first (acquire), then the queue counters. */
+    /* Endings first, then starts, then submissions: each job is counted in
+       a later read no less than in an earlier one (see the top comment). */
+    uint64_t timed_out_r = atomic_load_explicit(&p->timed_out_r, memory_order_acquire);
+    uint64_t cancelled_r = atomic_load_explicit(&p->cancelled_r, memory_order_acquire);
+    uint64_t cancelled_w = 0, started = 0;
     for (unsigned i = 0; i < p->n_slots; i++) {
         struct pool_worker *w = &p->slots[i];
         out->completed += atomic_load_explicit(&w->completed, memory_order_acquire);
         out->failed += atomic_load_explicit(&w->failed, memory_order_acquire);
-        out->cancelled += atomic_load_explicit(&w->cancelled, memory_order_acquire);
+        cancelled_w += atomic_load_explicit(&w->cancelled, memory_order_acquire);
     }
-    out->cancelled += atomic_load_explicit(&p->cancelled_r, memory_order_acquire);
-    out->timed_out = atomic_load_explicit(&p->timed_out_r, memory_order_acquire);
-    uint64_t ended_after_start = out->completed + out->failed + out->cancelled + out->timed_out;
-
+    for (unsigned i = 0; i < p->n_slots; i++)
+        started += atomic_load_explicit(&p->slots[i].started, memory_order_acquire);
+    uint64_t cancelled_q = atomic_load_explicit(&p->cancelled_q, memory_order_acquire);
+    uint64_t timed_out_q = atomic_load_explicit(&p->timed_out_q, memory_order_acquire);
     weft__lock(&p->qlock);
     out->submitted = p->submitted;
-    uint64_t started = p->started;
-    out->cancelled += p->cancelled_q;
-    out->timed_out += p->timed_out_q;
-    out->queued = (size_t)(p->submitted - started - p->cancelled_q - p->timed_out_q);
     weft__unlock(&p->qlock);
-    WEFT_ASSERT(started >= ended_after_start);
-    out->running = (size_t)(started - ended_after_start);
+
+    uint64_t ended_running = out->completed + out->failed + cancelled_w + cancelled_r + timed_out_r;
+    WEFT_ASSERT(started >= ended_running);
+    WEFT_ASSERT(out->submitted >= started + cancelled_q + timed_out_q);
+    out->running = (size_t)(started - ended_running);
+    out->queued = (size_t)(out->submitted - started - cancelled_q - timed_out_q);
+    out->cancelled = cancelled_w + cancelled_r + cancelled_q;
+    out->timed_out = timed_out_r + timed_out_q;
 
     out->rejected = atomic_load(&p->rejected);
     out->replaced = atomic_load(&p->replaced);

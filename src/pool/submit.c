@@ -2,6 +2,10 @@
  * submit.c - jobs into the pool: submit (waits while full), try_submit
  * (load shedding) and submit_ex (per-job options).
  *
+ * A detached job without a deadline is only an entry (fn, arg) in the
+ * queue: nothing to allocate. Any other job gets a record holding its
+ * future, and its deadline if it has one.
+ *
  * A job that is not accepted (closed, full, would deadlock) never counts
  * in the stats; with weft_pool_submit its own future comes back rejected
  * with the reason, so the caller has one path for every outcome.
@@ -17,63 +21,70 @@ static int64_t job_deadline(const struct weft_pool *p, int64_t deadline_ms)
     return deadline_ms > 0 ? weft__deadline_ns(deadline_ms) : WEFT_FOREVER;
 }
 
-static int track_deadline(struct weft_pool *p, struct weft_job *job)
+static int track_deadline(struct weft_pool *p, struct job_record *rec)
 {
-    if (job->deadline_ns == WEFT_FOREVER)
+    if (rec->deadline_ns == WEFT_FOREVER)
         return 0;
     pthread_mutex_lock(&p->ctl);
-    int r = weft__deadline_add(p, job);
-    if (r == 0 && weft__deadline_peek(p) == job)
+    int r = weft__deadline_add(p, rec);
+    if (r == 0 && weft__deadline_peek(p) == rec)
         weft__supervisor_kick(p); /* the new earliest deadline */
     pthread_mutex_unlock(&p->ctl);
     return r;
 }
 
-/* Creates and queues a job. On success *job_out holds the job, with the
-   submitter's reference unless detached. On failure the job is gone,
-   except for ret_rejected: then its future, rejected with the error, is
-   returned in *job_out for weft_pool_submit to hand back. */
+/* Queues a job. *rec_out gets its record (NULL for a light job), holding
+   the submitter's reference unless detached. On failure nothing is queued;
+   with keep_rejected the record comes back anyway, its future rejected with
+   the error, for weft_pool_submit to return. */
 static int submit_job(struct weft_pool *p, weft_job_fn fn, void *arg, int64_t deadline_ms,
-                      bool detached, bool nonblocking, bool ret_rejected, struct weft_job **job_out)
+                      bool detached, bool nonblocking, bool keep_rejected,
+                      struct job_record **rec_out)
 {
-    *job_out = NULL;
-    struct weft_job *job = weft__job_new(p, fn, arg, job_deadline(p, deadline_ms), detached);
-    if (!job)
-        return -ENOMEM;
-    int r = track_deadline(p, job);
+    *rec_out = NULL;
+    int64_t deadline = job_deadline(p, deadline_ms);
+    struct weft__entry e = {fn, arg, NULL};
+    if (!detached || deadline != WEFT_FOREVER) {
+        e.rec = weft__record_new(p, deadline, detached);
+        if (!e.rec)
+            return -ENOMEM;
+    }
+    int r = e.rec ? track_deadline(p, e.rec) : 0;
     if (r == 0)
-        r = weft__pool_enqueue(p, job, nonblocking);
+        r = weft__pool_enqueue(p, &e, nonblocking);
     if (r == 0) {
-        *job_out = job;
+        *rec_out = e.rec;
         return 0;
     }
-    weft__job_forget_deadline(job);
-    weft_future_reject(&job->future, r, NULL);
-    if (ret_rejected && !detached)
-        *job_out = job; /* the submitter's reference */
+    if (!e.rec)
+        return r;
+    weft__record_forget_deadline(e.rec);
+    weft_future_reject(&e.rec->future, r, NULL);
+    if (keep_rejected && !detached)
+        *rec_out = e.rec; /* the submitter's reference */
     else if (!detached)
-        weft_future_unref(&job->future);
-    weft_future_unref(&job->future); /* the pool's */
+        weft_future_unref(&e.rec->future);
+    weft_future_unref(&e.rec->future); /* the entry's */
     return r;
 }
 
 weft_future_t *weft_pool_submit(weft_pool_t *p, weft_job_fn fn, void *arg)
 {
-    struct weft_job *job;
-    int r = submit_job(p, fn, arg, 0, false, false, true, &job);
-    if (!job) {
+    struct job_record *rec;
+    int r = submit_job(p, fn, arg, 0, false, false, true, &rec);
+    if (!rec) {
         errno = -r;
         return NULL;
     }
-    return &job->future;
+    return &rec->future;
 }
 
 int weft_pool_try_submit(weft_pool_t *p, weft_job_fn fn, void *arg, weft_future_t **out)
 {
-    struct weft_job *job;
-    int r = submit_job(p, fn, arg, 0, out == NULL, true, false, &job);
+    struct job_record *rec;
+    int r = submit_job(p, fn, arg, 0, out == NULL, true, false, &rec);
     if (out)
-        *out = r == 0 ? &job->future : NULL;
+        *out = r == 0 ? &rec->future : NULL;
     return r;
 }
 
@@ -83,9 +94,9 @@ int weft_pool_submit_ex(weft_pool_t *p, weft_job_fn fn, void *arg, const weft_jo
     weft_job_options_t defaults = {0};
     const weft_job_options_t *o = opts ? opts : &defaults;
     bool detached = o->detached || out == NULL;
-    struct weft_job *job;
-    int r = submit_job(p, fn, arg, o->deadline_ms, detached, o->nonblocking, false, &job);
+    struct job_record *rec;
+    int r = submit_job(p, fn, arg, o->deadline_ms, detached, o->nonblocking, false, &rec);
     if (out)
-        *out = r == 0 && !detached ? &job->future : NULL;
+        *out = r == 0 && !detached ? &rec->future : NULL;
     return r;
 }

@@ -152,31 +152,29 @@ void weft__abandon_worker_locked(struct weft_pool *p, struct pool_worker *w, boo
 
 /* ---- deadlines ---------------------------------------------------------- */
 
-static void time_out(struct weft_pool *p, struct weft_job *job)
+static void time_out(struct weft_pool *p, struct job_record *rec)
 {
-    if (weft__pool_unlink_queued(p, job, END_TIMED_OUT)) {
-        weft__job_end_queued(job, -ETIMEDOUT);
-        return;
-    }
-    if (!weft__job_end_by_other(job, END_TIMED_OUT, -ETIMEDOUT, "job deadline passed"))
+    if (weft__record_end_queued(rec, END_TIMED_OUT))
+        return; /* its entry is skipped when popped */
+    if (!weft__record_end_running(rec, END_TIMED_OUT))
         return;
     pthread_mutex_lock(&p->ctl);
-    weft__abandon_worker_locked(p, job->worker, false);
+    weft__abandon_worker_locked(p, rec->worker, false);
     pthread_mutex_unlock(&p->ctl);
 }
 
 /* Times out every job whose deadline has come. Under ctl; drops it around
-   each settle. A job in the heap is alive: the pool's reference is only
-   dropped after the job left the heap. */
+   each settle. A record in the heap is alive: it leaves the heap before
+   the references that keep it alive go. */
 static void expire_locked(struct weft_pool *p, int64_t now)
 {
-    struct weft_job *job;
-    while ((job = weft__deadline_peek(p)) && job->deadline_ns <= now) {
-        weft__deadline_remove(p, job);
-        weft_future_ref(&job->future);
+    struct job_record *rec;
+    while ((rec = weft__deadline_peek(p)) && rec->deadline_ns <= now) {
+        weft__deadline_remove(p, rec);
+        weft_future_ref(&rec->future);
         pthread_mutex_unlock(&p->ctl);
-        time_out(p, job);
-        weft_future_unref(&job->future);
+        time_out(p, rec);
+        weft_future_unref(&rec->future);
         pthread_mutex_lock(&p->ctl);
     }
 }
@@ -222,8 +220,8 @@ static void replace_locked(struct weft_pool *p, int64_t now)
 
 static int64_t next_wakeup(const struct weft_pool *p)
 {
-    struct weft_job *job = weft__deadline_peek(p);
-    int64_t next = job ? job->deadline_ns : WEFT_FOREVER;
+    struct job_record *rec = weft__deadline_peek(p);
+    int64_t next = rec ? rec->deadline_ns : WEFT_FOREVER;
     if (p->live < p->threads && p->next_restart_ns < next)
         next = p->next_restart_ns;
     /* While throttled, look again when the window has calmed down. */

@@ -1,20 +1,21 @@
 /*
- * worker.c - the worker thread: take a job, run it, repeat; and the wait
+ * worker.c - the worker thread: find work, run it, repeat; and the wait
  * hook that keeps a worker useful while one of its jobs waits on a future.
  *
- * A worker marks itself in weft__self (sync/thread.h) as a worker of its
- * pool with a wait hook, so weft_future_wait on it runs the pool's queued
- * jobs instead of sleeping: a pool whose every worker waits on queued work
- * still finishes. While waiting it sleeps on its own park word, which both
- * the pool (new job) and the future (settled; a waiter node) can set.
+ * Finding work, oldest first: the worker's own local ring; half of another
+ * worker's local ring; a batch from the shared ring; then linger and sleep
+ * (queue.c). A worker marks itself in weft__self (sync/thread.h) as a
+ * worker of its pool with a wait hook, so weft_future_wait on it runs the
+ * pool's queued jobs instead of sleeping: a pool whose every worker waits
+ * on queued work still finishes. While waiting it sleeps on its own park
+ * word, which both the pool (new work) and the future (settled, through a
+ * waiter node) can set.
  *
- * weft_job_exit unwinds the thread with pthread_exit: the cleanup handler
- * ends every job on its stack with -EOWNERDEAD and hands the slot to the
- * supervisor. The hook's waiter node is removed by a cleanup attribute, so
- * an unwinding nested job never leaves a dangling node on a future.
- *
- * Each live thread holds a reference to the pool; an abandoned thread
- * drops its own when it finally returns, so the pool outlives it.
+ * weft_job_exit unwinds the thread with pthread_exit: each job frame on the
+ * way out ends its job (job.c), the hook removes its waiter node (cleanup
+ * attribute), and the thread's cleanup handler hands the slot to the
+ * supervisor. Each live thread holds a reference to the pool; an abandoned
+ * thread drops its own when it finally returns.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,6 +28,37 @@
 /* The wait hook spins this long on the future and the queue before it
    parks, like a lingering idle worker. */
 #define HOOK_SPIN_NS (50 * 1000)
+
+/* One attempt at finding work without waiting. Entries in local rings are
+   older than anything in the shared ring (they came from its head), so
+   another worker's leftovers go before a new batch: a job never waits
+   behind a long one in a busy worker's ring while newer ones run. */
+static bool try_find_work(struct pool_worker *w, struct weft__entry *out)
+{
+    if (weft__local_pop(w, out))
+        return true;
+    if (weft__local_steal(w) && weft__local_pop(w, out))
+        return true;
+    bool got = weft__pool_take_batch(w->pool, w, w->eager) && weft__local_pop(w, out);
+    w->eager = false;
+    return got;
+}
+
+bool weft__worker_find_work(struct pool_worker *w, struct weft__entry *out)
+{
+    for (;;) {
+        if (atomic_load_explicit(&w->abandoned, memory_order_relaxed))
+            return false;
+        if (try_find_work(w, out)) {
+            w->woken_unused = false;
+            return true;
+        }
+        if (!weft__pool_sleep(w))
+            return false;
+    }
+}
+
+/* ---- the wait hook ------------------------------------------------------ */
 
 struct hook_waiter {
     struct weft__future_waiter node;
@@ -48,11 +80,11 @@ static void hook_cleanup(struct hook_waiter *hw)
         weft__future_remove_waiter(hw->f, &hw->node);
 }
 
-/* Spins until f settles or a job is queued; false after HOOK_SPIN_NS. */
+/* Spins until f settles or work shows up; false after HOOK_SPIN_NS. */
 static bool hook_spin(struct weft_pool *p, weft_future_t *f)
 {
     struct weft__spin spin = weft__spin_begin(HOOK_SPIN_NS, WEFT_FOREVER);
-    while (weft_future_state(f) == WEFT_FUTURE_PENDING && !atomic_load(&p->queue_len))
+    while (weft_future_state(f) == WEFT_FUTURE_PENDING && !atomic_load(&p->ring_len))
         if (!weft__spin_next(&spin))
             return false;
     return true;
@@ -72,9 +104,10 @@ static int worker_wait(void *ctx, weft_future_t *f, int64_t deadline_ns)
         /* An abandoned thread takes no more jobs: it only waits. */
         if (atomic_load(&w->abandoned))
             return weft__future_wait_until(f, deadline_ns);
-        struct weft_job *job = weft__pool_try_pop(w);
-        if (job) {
-            weft__job_run(w, job);
+        struct weft__entry e;
+        w->eager = true; /* waiting is idle time: take whatever is there */
+        if (try_find_work(w, &e)) {
+            weft__job_run(w, &e);
             continue;
         }
         if (weft__now_ns() >= deadline_ns)
@@ -85,12 +118,12 @@ static int worker_wait(void *ctx, weft_future_t *f, int64_t deadline_ns)
     return 0;
 }
 
+/* ---- the thread --------------------------------------------------------- */
+
 static void worker_dying(void *arg)
 {
-    struct pool_worker *w = arg;
-    weft__job_end_all_dead(w);
     weft__self = (struct weft__thread){0};
-    weft__worker_died(w);
+    weft__worker_died(arg);
 }
 
 static void *worker_main(void *arg)
@@ -104,10 +137,10 @@ static void *worker_main(void *arg)
     weft__self.wait_hook = worker_wait;
     weft__self.wait_ctx = w;
 
-    struct weft_job *job;
+    struct weft__entry e;
     pthread_cleanup_push(worker_dying, w);
-    while ((job = weft__pool_next_job(w)))
-        weft__job_run(w, job);
+    while (weft__worker_find_work(w, &e))
+        weft__job_run(w, &e);
     pthread_cleanup_pop(0);
 
     weft__self = (struct weft__thread){0};
@@ -125,6 +158,8 @@ int weft__worker_start(struct pool_worker *w)
     atomic_store(&w->abandoned, false);
     atomic_store(&w->park, 0);
     w->kept = false;
+    w->woken_unused = false;
+    w->steal_from = (w->index + 1) % p->n_slots;
     int r = weft__thread_start(&w->thread, worker_main, w, false);
     if (r < 0) {
         atomic_fetch_sub(&p->refs, 1);
