@@ -5,6 +5,9 @@
  *   error.h   negative-errno results, weft_strerror, the log sink, version
  *   sync.h    queue, event, semaphore, wait group, recursive and scoped locks
  *   future.h  promise/future: wait with timeout, on_settle, all/any, cancel
+ *   pool.h    supervised worker pool: submit, parallel for, close, stats
+ *   loop.h    event loops on libuv: post, then/work, notifiers, delays,
+ *             loop groups, stats (the only header that includes uv.h)
  */
 #ifndef WEFT_WEFT_H
 #define WEFT_WEFT_H
@@ -12,5 +15,7 @@
 #include "weft/error.h"
 #include "weft/sync.h"
 #include "weft/future.h"
+#include "weft/pool.h"
+#include "weft/loop.h"
 
 #endif /* WEFT_WEFT_H */
