@@ -16,13 +16,13 @@
 #include "test-support.h"
 #include "weft/weft.h"
 
-#if defined(WEFT_UNDER_TSAN) || defined(__SANITIZE_THREAD__)
-#define PER_PRODUCER 25000
-#else
 #define PER_PRODUCER 100000
+#define PRODUCERS    4
+#if defined(WEFT_UNDER_TSAN) || defined(__SANITIZE_THREAD__)
+#define ROUNDS 2 /* each round is 400,000 submissions either way */
+#else
+#define ROUNDS 4
 #endif
-#define PRODUCERS 4
-#define ROUNDS    3
 #define KEEP      64 /* futures a producer holds before checking the oldest */
 
 struct round {
