@@ -7,7 +7,7 @@
 # asan/tsan (sanitizer suites), bench (peers and tools for make bench).
 set -eu
 
-pkgs_build="cmake make gcc g++ pkg-config libuv1-dev"
+pkgs_build="cmake make gcc g++ pkg-config libuv1-dev node-llhttp"
 pkgs_test="libcmocka-dev curl python3 clang-format"
 pkgs_sanitize="libasan8 libubsan1 libtsan2"
 pkgs_bench="libglib2.0-dev valgrind"

@@ -8,6 +8,9 @@
  *   pool.h    supervised worker pool: submit, parallel for, close, stats
  *   loop.h    event loops on libuv: post, then/work, notifiers, delays,
  *             loop groups, stats (the only header that includes uv.h)
+ *   http.h    requests and responses as a handler sees them
+ *   app.h     an application: its handler and state, frozen once served
+ *   server.h  N loops, listeners, limits, stop
  */
 #ifndef WEFT_WEFT_H
 #define WEFT_WEFT_H
@@ -17,5 +20,8 @@
 #include "weft/future.h"
 #include "weft/pool.h"
 #include "weft/loop.h"
+#include "weft/http.h"
+#include "weft/app.h"
+#include "weft/server.h"
 
 #endif /* WEFT_WEFT_H */

@@ -1,0 +1,218 @@
+/*
+ * cli.c - the weft command's flags: `weft [serve] [DIR] [flags]`, flags
+ * before or after DIR. Durations take a unit (500ms, 2s, 1m; a bare number
+ * is seconds), sizes a suffix (k, m: KiB, MiB) or none (bytes), rates
+ * bytes per second (B or B/s). Any mistake is one line on stderr and exit
+ * status 2; a flag whose feature has not landed says "not yet supported".
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+enum kind { K_FLAG, K_STRING, K_UINT, K_PORT, K_DURATION, K_SIZE, K_RATE, K_LATER };
+
+struct option_def {
+    const char *name;
+    enum kind kind;
+    const char *help;
+};
+
+static const struct option_def defs[] = {
+    {"--host", K_STRING, "H        address to listen on (default 127.0.0.1)"},
+    {"--port", K_PORT, "P        port (default 8080; 0 picks a free one)"},
+    {"--threads", K_UINT, "N     event loops (default: CPUs available)"},
+    {"--header-timeout", K_DURATION, "D  the whole request head must arrive within (10s)"},
+    {"--body-min-rate", K_RATE, "B/s  slowest accepted request body (1024)"},
+    {"--idle-timeout", K_DURATION, "D  keep-alive idle timeout (30s)"},
+    {"--max-connections", K_UINT, "N  open connections, all loops (10000)"},
+    {"--max-header-size", K_SIZE, "B  request line and headers (16k)"},
+    {"--max-body-size", K_SIZE, "B    request body (1m)"},
+    {"--max-pipeline", K_UINT, "N     requests answered per read before yielding (32)"},
+    {"--pool", K_LATER, "N"},
+    {"--queue", K_LATER, "N"},
+    {"--access-log", K_LATER, "FILE|-"},
+    {"--plugin", K_LATER, "PATH.so"},
+    {"--admin", K_LATER, "H:P"},
+    {"--drain-timeout", K_LATER, "D"},
+    {"--shutdown-delay", K_LATER, "D"},
+    {"--log-level", K_LATER, "L"},
+    {"--user", K_LATER, "U"},
+    {"--group", K_LATER, "G"},
+    {"--workers", K_LATER, "M"},
+    {"--trust-proxy", K_LATER, "CIDR[,CIDR]"},
+    {"--proxy-protocol", K_LATER, ""},
+    {"--help", K_FLAG, "         this text"},
+    {"--version", K_FLAG, "      the version"},
+};
+
+void weft_cli_usage(FILE *out)
+{
+    fprintf(out, "usage: weft [serve] [DIR] [flags]\n"
+                 "Serves the demo app (or DIR) over HTTP/1.1. Durations: 500ms, 2s, 1m.\n");
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
+        if (defs[i].kind != K_LATER)
+            fprintf(out, "  %s %s\n", defs[i].name, defs[i].help);
+}
+
+static int bad(const char *flag, const char *what, const char *value)
+{
+    fprintf(stderr, "weft: %s: %s: '%s'\n", flag, what, value);
+    return 2;
+}
+
+static bool parse_u64(const char *s, uint64_t *out, char **end)
+{
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, end, 10);
+    if (errno)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_duration(const char *s, int64_t *ms)
+{
+    uint64_t v;
+    char *end;
+    if (!parse_u64(s, &v, &end) || v > INT64_MAX / 60000)
+        return false;
+    if (!*end || !strcmp(end, "s"))
+        *ms = (int64_t)v * 1000;
+    else if (!strcmp(end, "ms"))
+        *ms = (int64_t)v;
+    else if (!strcmp(end, "m"))
+        *ms = (int64_t)v * 60000;
+    else
+        return false;
+    return true;
+}
+
+static bool parse_size(const char *s, uint64_t *bytes)
+{
+    uint64_t v;
+    char *end;
+    if (!parse_u64(s, &v, &end))
+        return false;
+    uint64_t unit = !*end                                    ? 1
+                    : !strcmp(end, "k") || !strcmp(end, "K") ? 1024
+                    : !strcmp(end, "m") || !strcmp(end, "M") ? 1024 * 1024
+                                                             : 0;
+    if (!unit || v > UINT64_MAX / unit)
+        return false;
+    *bytes = v * unit;
+    return true;
+}
+
+static bool parse_rate(const char *s, uint64_t *rate)
+{
+    uint64_t v;
+    char *end;
+    if (!parse_u64(s, &v, &end) || (*end && strcmp(end, "/s") && strcmp(end, "B/s")))
+        return false;
+    *rate = v;
+    return true;
+}
+
+/* Stores a parsed value where the flag's option lives. */
+static int apply(struct cli *cli, const char *flag, const char *value)
+{
+    weft_server_options_t *o = &cli->server;
+    uint64_t n;
+    int64_t ms;
+    if (!strcmp(flag, "--host")) {
+        cli->host = value;
+    } else if (!strcmp(flag, "--port")) {
+        char *end;
+        if (!parse_u64(value, &n, &end) || *end || n > 65535)
+            return bad(flag, "not a port number", value);
+        cli->port = (uint16_t)n;
+    } else if (!strcmp(flag, "--threads") || !strcmp(flag, "--max-connections") ||
+               !strcmp(flag, "--max-pipeline")) {
+        char *end;
+        if (!parse_u64(value, &n, &end) || *end || n == 0 || n > 100000)
+            return bad(flag, "not a positive count", value);
+        *(!strcmp(flag, "--threads")           ? &o->threads
+          : !strcmp(flag, "--max-connections") ? &o->max_connections
+                                               : &o->max_pipeline) = (unsigned)n;
+    } else if (!strcmp(flag, "--header-timeout") || !strcmp(flag, "--idle-timeout")) {
+        if (!parse_duration(value, &ms) || ms <= 0)
+            return bad(flag, "not a duration (500ms, 2s, 1m)", value);
+        *(!strcmp(flag, "--header-timeout") ? &o->header_timeout_ms : &o->idle_timeout_ms) = ms;
+    } else if (!strcmp(flag, "--max-header-size") || !strcmp(flag, "--max-body-size")) {
+        if (!parse_size(value, &n) || n == 0 || n > UINT32_MAX / 2)
+            return bad(flag, "not a size (bytes, or with k or m)", value);
+        *(!strcmp(flag, "--max-header-size") ? &o->max_header_size : &o->max_body_size) = n;
+    } else if (!strcmp(flag, "--body-min-rate")) {
+        if (!parse_rate(value, &n) || n == 0)
+            return bad(flag, "not a rate in bytes per second", value);
+        o->body_min_rate = n;
+    }
+    return 0;
+}
+
+static const struct option_def *find_def(const char *arg, const char **inline_value)
+{
+    *inline_value = NULL;
+    for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++) {
+        size_t n = strlen(defs[i].name);
+        if (!strncmp(arg, defs[i].name, n) && (arg[n] == '\0' || arg[n] == '=')) {
+            if (arg[n] == '=')
+                *inline_value = arg + n + 1;
+            return &defs[i];
+        }
+    }
+    return NULL;
+}
+
+int weft_cli_parse(int argc, char **argv, struct cli *cli)
+{
+    memset(cli, 0, sizeof(*cli));
+    cli->host = "127.0.0.1";
+    cli->port = 8080;
+    int i = 1;
+    if (i < argc && !strcmp(argv[i], "serve"))
+        i++;
+    for (; i < argc; i++) {
+        const char *arg = argv[i], *value;
+        if (arg[0] != '-') {
+            if (cli->dir)
+                return bad("serve", "more than one directory", arg);
+            cli->dir = arg;
+            continue;
+        }
+        const struct option_def *d = find_def(arg, &value);
+        if (!d) {
+            fprintf(stderr, "weft: unknown flag '%s' (see weft --help)\n", arg);
+            return 2;
+        }
+        if (d->kind == K_LATER) {
+            fprintf(stderr, "weft: %s: not yet supported\n", d->name);
+            return 2;
+        }
+        if (d->kind == K_FLAG) {
+            *(!strcmp(d->name, "--help") ? &cli->help : &cli->version) = true;
+            continue;
+        }
+        if (!value) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "weft: %s needs a value\n", d->name);
+                return 2;
+            }
+            value = argv[++i];
+        }
+        int r = apply(cli, d->name, value);
+        if (r)
+            return r;
+    }
+    if (cli->dir && !cli->help && !cli->version) {
+        fprintf(stderr, "weft: serving a directory (%s): not yet supported\n", cli->dir);
+        return 2;
+    }
+    return 0;
+}

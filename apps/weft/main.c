@@ -1,0 +1,95 @@
+/*
+ * main.c - the weft command: parse the flags, serve the demo app, stop
+ * cleanly on SIGINT or SIGTERM.
+ *
+ * Signals: every loop thread blocks asynchronous signals, so they reach
+ * the main thread (waiting in weft_server_wait), where libuv's handler
+ * hands them to loop 0 through its signal pipe; the watcher there stops
+ * the server. SIGPIPE is ignored: writes report EPIPE instead.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "demo.h"
+#include "weft/weft.h"
+
+struct signals {
+    weft_server_t *srv;
+    uv_signal_t sigint, sigterm;
+};
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct signals *s = h->data;
+    weft_server_stop(s->srv);
+}
+
+static void close_signals(weft_loop_t *loop, void *arg)
+{
+    struct signals *s = arg;
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+}
+
+/* Runs on loop 0's thread: libuv handles belong to their loop. */
+static void watch_signals(void *arg)
+{
+    struct signals *s = arg;
+    uv_loop_t *uv = weft_loop_uv(weft_server_loop(s->srv, 0));
+    uv_signal_init(uv, &s->sigint);
+    uv_signal_init(uv, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    weft_loop_on_stop(weft_server_loop(s->srv, 0), close_signals, s);
+}
+
+static int fail(const char *what, int err)
+{
+    fprintf(stderr, "weft: %s: %s\n", what, weft_strerror(err));
+    return 2;
+}
+
+static void print_listening(const struct cli *cli, uint16_t port)
+{
+    bool v6 = strchr(cli->host, ':') && cli->host[0] != '[';
+    printf("listening on http://%s%s%s:%u/\n", v6 ? "[" : "", cli->host, v6 ? "]" : "", port);
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    int r = weft_cli_parse(argc, argv, &cli);
+    if (r)
+        return r;
+    if (cli.help) {
+        weft_cli_usage(stdout);
+        return 0;
+    }
+    if (cli.version) {
+        printf("weft %s\n", weft_version_string());
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    weft_app_t *app = weft_demo_app_new();
+    weft_server_t *srv = weft_server_new(&cli.server);
+    if (!app || !srv)
+        return fail("starting", -errno);
+    char where[300];
+    snprintf(where, sizeof(where), "cannot listen on %s:%u", cli.host, cli.port);
+    if ((r = weft_server_listen(srv, cli.host, cli.port, app)) < 0)
+        return fail(where, r);
+    if ((r = weft_server_start(srv)) < 0)
+        return fail("starting the server", r);
+    struct signals sig = {.srv = srv};
+    weft_loop_post(weft_server_loop(srv, 0), watch_signals, &sig);
+    print_listening(&cli, weft_server_port(srv, 0));
+    weft_server_wait(srv);
+    weft_server_free(srv);
+    weft_app_free(app);
+    return 0;
+}

@@ -1,0 +1,180 @@
+/*
+ * weft/http.h - HTTP/1.1 requests and responses, as a handler sees them.
+ *
+ * The connection engine (llhttp parses; weft adds its own strictness
+ * checks) turns bytes into requests and calls a handler on the loop thread
+ * that owns the connection. The handler answers at once with
+ * weft_response_send*, or later: from a continuation on the same loop
+ * (weft_future_then), or piece by piece with the streaming writer. Answers
+ * go out in request order; the answers to one read are batched into one
+ * writev.
+ *
+ * Lifetimes. A request and its response live from the handler call until
+ * the response is finished (sent, ended or aborted) and the request is
+ * over; then both are freed. Every string a request hands out (weft_slice_t)
+ * is borrowed for that lifetime: copy what must outlive it. If the client
+ * goes away first, the objects stay valid until the handler finishes the
+ * response, and response calls fail with -ECONNRESET
+ * (weft_response_client_gone says so beforehand).
+ *
+ * Thread-safety: every function here is loop thread only (the loop of the
+ * connection, weft_request_loop). To answer from a pool job, return the
+ * result through a future and finish the response in a continuation on
+ * that loop.
+ */
+#ifndef WEFT_HTTP_H
+#define WEFT_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+#include "weft/error.h"
+#include "weft/loop.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_request weft_request_t;
+typedef struct weft_response weft_response_t;
+
+/* A borrowed run of bytes, not NUL-terminated (as picohttpparser's). */
+typedef struct {
+    const char *ptr;
+    size_t len;
+} weft_slice_t;
+
+/* true when s holds exactly the C string lit (case-sensitive). */
+WEFT_API bool weft_slice_eq(weft_slice_t s, const char *lit);
+/* true when s holds exactly lit, ignoring ASCII case. */
+WEFT_API bool weft_slice_ieq(weft_slice_t s, const char *lit);
+
+/* A handler: called on the loop thread with a complete request head (and
+   its whole body, unless the route streams it). It must eventually finish
+   res; it may return before doing so. arg is the one given with it. */
+typedef void (*weft_handler_fn)(weft_request_t *req, weft_response_t *res, void *arg);
+
+/* ---- the request -------------------------------------------------------- */
+
+/* The method ("GET"), the raw request-target ("/a%20b?x=1"), its path up to
+   the first '?' (not decoded), and the query after it (empty if none). */
+WEFT_API weft_slice_t weft_request_method(const weft_request_t *req);
+WEFT_API weft_slice_t weft_request_target(const weft_request_t *req);
+WEFT_API weft_slice_t weft_request_path(const weft_request_t *req);
+WEFT_API weft_slice_t weft_request_query(const weft_request_t *req);
+
+/* The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0. */
+WEFT_API unsigned weft_request_http_minor(const weft_request_t *req);
+
+/* weft_request_header - the first header called name (ASCII case ignored):
+   true and *value set, or false. Trailers are not headers: see
+   weft_request_trailer. */
+WEFT_API bool weft_request_header(const weft_request_t *req, const char *name, weft_slice_t *value);
+
+/* Every header in arrival order: count, then each by index (false past the
+   end). */
+WEFT_API size_t weft_request_header_count(const weft_request_t *req);
+WEFT_API bool weft_request_header_at(const weft_request_t *req, size_t i, weft_slice_t *name,
+                                     weft_slice_t *value);
+
+/* The trailer fields of a chunked body, kept apart from the headers. */
+WEFT_API bool weft_request_trailer(const weft_request_t *req, const char *name,
+                                   weft_slice_t *value);
+
+/* The whole body as read (de-chunked); empty if none. */
+WEFT_API weft_slice_t weft_request_body(const weft_request_t *req);
+
+/* Whether the connection stays open after this exchange (keep-alive). */
+WEFT_API bool weft_request_keep_alive(const weft_request_t *req);
+
+/* The client's address (the TCP peer; see the proxy options for the
+   client behind a proxy). */
+WEFT_API const struct sockaddr *weft_request_peer(const weft_request_t *req);
+
+/* The loop that owns the connection. */
+WEFT_API weft_loop_t *weft_request_loop(const weft_request_t *req);
+
+/* weft_request_alloc - scratch memory that lives as long as the request:
+   NULL when out of memory. */
+WEFT_API void *weft_request_alloc(weft_request_t *req, size_t size);
+
+/* ---- the response ------------------------------------------------------- */
+
+/* weft_response_status - the status code (100-999 but not 1xx); default
+   200. -EINVAL for a bad code, -EALREADY once the head was sent. */
+WEFT_API int weft_response_status(weft_response_t *res, int status);
+
+/* weft_response_header - add a header (name and value copied). The engine
+   writes Date, Content-Length or Transfer-Encoding, and Connection itself:
+   adding those is -EINVAL. A name or value with CR, LF or NUL is -EINVAL
+   (no response splitting). -EALREADY once the head was sent; -ENOMEM. */
+WEFT_API int weft_response_header(weft_response_t *res, const char *name, const char *value);
+WEFT_API int weft_response_header_n(weft_response_t *res, const char *name, size_t name_len,
+                                    const char *value, size_t value_len);
+
+/* weft_response_send - the whole body, copied; finishes the response (with
+   Content-Length). HEAD answers get the headers only. Returns 0,
+   -EALREADY (already finished or streaming), -ECONNRESET (the client is
+   gone: nothing sent, the response is finished anyway), -ENOMEM. */
+WEFT_API int weft_response_send(weft_response_t *res, const void *body, size_t len);
+
+/* weft_response_send_borrowed - like send, without copying: body is
+   borrowed until release(arg) is called (on the loop thread, once the
+   bytes are written or the connection is gone; also when this call
+   fails). release may be NULL for static data. */
+WEFT_API int weft_response_send_borrowed(weft_response_t *res, const void *body, size_t len,
+                                         void (*release)(void *arg), void *arg);
+
+/* weft_response_send_error - a short text/plain body for status (with the
+   reason phrase when text is NULL); finishes the response. */
+WEFT_API int weft_response_send_error(weft_response_t *res, int status, const char *text);
+
+/* ---- streaming ---------------------------------------------------------- */
+
+/* weft_response_begin - send the head now and stream the body: with a known
+   length (content_length >= 0, sent as Content-Length) or chunked
+   (content_length < 0; an HTTP/1.0 client gets the body until close).
+   Returns 0, -EALREADY, -ECONNRESET. */
+WEFT_API int weft_response_begin(weft_response_t *res, int64_t content_length);
+
+/* weft_response_write - queue a piece of the body (copied). Returns 0 while
+   the queued output is below the connection's high-water mark, 1 once it
+   is at or above it: stop writing and wait for the drain callback. Errors:
+   -ECONNRESET (client gone), -EINVAL (more than the announced length, or
+   not begun), -ENOMEM. */
+WEFT_API int weft_response_write(weft_response_t *res, const void *data, size_t len);
+
+/* weft_response_on_drain - cb(res, arg) runs once on the loop thread when
+   the queued output falls below the low-water mark again (or at once, in
+   a later loop iteration, if it already is), or when the client is gone
+   (then weft_response_client_gone is true). */
+WEFT_API int weft_response_on_drain(weft_response_t *res,
+                                    void (*cb)(weft_response_t *res, void *arg), void *arg);
+
+/* weft_response_end - finish a streamed body (the last chunk for chunked).
+   Ending a length-announced body early is an error: the connection is
+   closed after the bytes written. */
+WEFT_API int weft_response_end(weft_response_t *res);
+
+/* weft_response_abort - give up: if the head was not sent yet, a 500 goes
+   out; otherwise the connection is closed. Finishes the response. */
+WEFT_API void weft_response_abort(weft_response_t *res);
+
+/* Whether the response is finished; whether the client is gone. */
+WEFT_API bool weft_response_finished(const weft_response_t *res);
+WEFT_API bool weft_response_client_gone(const weft_response_t *res);
+
+/* The request this response answers. */
+WEFT_API weft_request_t *weft_response_request(weft_response_t *res);
+
+/* The reason phrase of a status ("Not Found"); "Unknown" otherwise. */
+WEFT_API const char *weft_http_reason(int status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_HTTP_H */

@@ -1,0 +1,108 @@
+/*
+ * weft/server.h - an HTTP/1.1 server: loops, listeners, limits, stop.
+ *
+ * A server runs N event loops on N threads (a loop group) and serves apps
+ * on listeners (host:port -> app). Each connection belongs to one loop for
+ * its whole life. Limits bound what one hostile client can cost: header
+ * size and count (431), URI length (414), body size (413), a deadline for
+ * the whole head and a minimum body rate (408 once a request has started,
+ * else a silent close), an idle keep-alive timeout, a connection cap (the
+ * listener pauses accepting), pipeline depth and queued output (reading
+ * pauses above the high-water mark).
+ *
+ * Lifecycle: weft_server_new -> weft_server_listen (one or more) ->
+ * weft_server_start -> ... -> weft_server_stop (any thread) ->
+ * weft_server_wait -> weft_server_free.
+ *
+ * Thread-safety: new, listen, start and free from one thread; stop and the
+ * stats from any thread.
+ */
+#ifndef WEFT_SERVER_H
+#define WEFT_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "weft/app.h"
+#include "weft/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_server weft_server_t;
+
+/* Options; zero-initialise for the documented defaults. */
+typedef struct {
+    unsigned threads;          /* loops; 0: CPUs this process may run on */
+    int64_t header_timeout_ms; /* the whole head must arrive within; 10 s */
+    uint64_t body_min_rate;    /* body bytes per second, at least; 1024 */
+    int64_t idle_timeout_ms;   /* keep-alive idle; 30 s */
+    unsigned max_connections;  /* per process, all listeners; 10,000 */
+    size_t max_header_size;    /* request line + headers, bytes; 16 KiB */
+    unsigned max_header_count; /* header fields; 100 */
+    size_t max_uri_size;       /* request-target, bytes; 8 KiB */
+    size_t max_body_size;      /* request body, bytes; 1 MiB */
+    unsigned max_pipeline;     /* requests read ahead of their answers; 32 */
+    size_t output_high_water;  /* queued output per connection; 256 KiB */
+    int64_t linger_ms;         /* reading and discarding before close; 2 s */
+} weft_server_options_t;
+
+/* weft_server_new - a server that serves nothing yet. NULL with errno:
+   ENOMEM, EINVAL (nonsense options). */
+WEFT_API weft_server_t *weft_server_new(const weft_server_options_t *opts);
+
+/*
+ * weft_server_listen - serve app on host:port (host a numeric IPv4 or IPv6
+ * address, or "localhost"; port 0 picks a free one, see weft_server_port).
+ * The port is bound now, so a port in use is reported here: -EADDRINUSE;
+ * -EADDRNOTAVAIL, -EACCES, -EINVAL (bad host), -EBUSY (already started),
+ * -ENOMEM. The app is borrowed until the server is freed, and frozen when
+ * the server starts.
+ */
+WEFT_API int weft_server_listen(weft_server_t *srv, const char *host, uint16_t port,
+                                weft_app_t *app);
+
+/* weft_server_port - the port listener i (in listen order) is bound to, or
+   0 if there is no such listener. */
+WEFT_API uint16_t weft_server_port(const weft_server_t *srv, unsigned i);
+
+/* weft_server_start - freeze the apps, start the loop threads and accept.
+   Returns 0, -EBUSY (started already), -EINVAL (no listener), or why a
+   loop could not start. */
+WEFT_API int weft_server_start(weft_server_t *srv);
+
+/* weft_server_stop - stop accepting, close connections, stop the loops.
+   Any thread, async-signal-unsafe (call it from a loop or a normal thread;
+   the weft binary calls it from a signal watcher on a loop). Returns 0. */
+WEFT_API int weft_server_stop(weft_server_t *srv);
+
+/* weft_server_wait - block until every loop has stopped. -EDEADLK on one of
+   the server's own loop threads. */
+WEFT_API int weft_server_wait(weft_server_t *srv);
+
+/* weft_server_loop - loop i of the server (for signal watchers and the
+   like), or NULL. */
+WEFT_API weft_loop_t *weft_server_loop(weft_server_t *srv, unsigned i);
+
+/* weft_server_free - after wait (or before start). NULL is fine. */
+WEFT_API void weft_server_free(weft_server_t *srv);
+
+/* Server figures, summed over its loops: a snapshot. */
+typedef struct {
+    uint64_t connections_accepted, connections_open;
+    uint64_t requests;
+    uint64_t responses_2xx, responses_3xx, responses_4xx, responses_5xx;
+    uint64_t rejected_requests; /* answered 4xx by the engine itself */
+    uint64_t timeouts;          /* closed or answered 408 by a timer */
+} weft_server_stats_t;
+
+WEFT_API void weft_server_stats(weft_server_t *srv, weft_server_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WEFT_SERVER_H */

@@ -1,0 +1,486 @@
+/*
+ * conn.c - a connection's life: reading, dispatching requests one at a
+ * time, settling (write, then decide: wait, linger, close), timeouts.
+ *
+ * The cycle. A readable socket is read once into the connection's buffer
+ * (taken from the loop's cache if the connection was idle); `advance`
+ * parses what arrived and dispatches each complete request to the handler,
+ * in order, collecting the answers of this read in the loop's batch; then
+ * `settle` writes the batch with one writev and decides what comes next:
+ * more reading, waiting for the socket to drain (reading pauses above the
+ * high-water mark), a lingering close, or nothing at all. A request whose
+ * handler answers later (from a continuation) holds the connection: no
+ * further request is dispatched until it is finished; then the rest of the
+ * buffer is processed on the loop's next check phase.
+ *
+ * Closing. A close after a response (Connection: close, an error, a
+ * timeout) lingers: shut the write side, read and discard what the client
+ * still sends, for at most linger_ms and LINGER_BYTES, then close, so the
+ * client is not reset before it read our last answer. A dead socket is
+ * closed at once. If a handler still holds the request, it is told the
+ * client is gone and keeps the request's bytes alive until it finishes.
+ *
+ * Timers (timers.c): one deadline per connection, by phase. Waiting for a
+ * request's head: header_timeout from its first byte (from accept for the
+ * first one); 408 if any byte of it arrived, else a silent close. Reading a
+ * body: at least body_min_rate per BODY_WINDOW_MS, else 408. Idle between
+ * requests: idle_timeout, then a silent close. Output not moving:
+ * send_timeout, then a close. Lingering: linger_ms.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "http/http-int.h"
+
+#define LINGER_BYTES        (64 * 1024)
+#define BODY_WINDOW_MS      2000
+#define INBUF_MAX_GROW(lim) ((lim)->max_header_size + (lim)->max_body_size + 4096)
+
+static void on_io(uv_poll_t *poll, int status, int events);
+static void settle(struct http_conn *c);
+
+/* ---- open and close ------------------------------------------------------ */
+
+struct http_conn *weft__conn_new(struct http_loop *hl, int fd, const struct http_site *site,
+                                 const struct sockaddr *peer, socklen_t peer_len)
+{
+    struct http_conn *c = weft__calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (uv_poll_init(hl->uv, &c->poll, fd) < 0) {
+        weft__free(c);
+        return NULL;
+    }
+    c->hl = hl;
+    c->site = site;
+    c->tp = &weft__tcp_transport;
+    c->fd = fd;
+    memcpy(&c->peer, peer, peer_len < sizeof(c->peer) ? peer_len : sizeof(c->peer));
+    c->next = hl->conns.next;
+    c->prev = &hl->conns;
+    hl->conns.next->prev = c;
+    hl->conns.next = c;
+    hl->n_conns++;
+    atomic_fetch_add_explicit(&hl->accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->open, 1, memory_order_relaxed);
+    weft__timer_arm(c, TL_HEAD, hl->limits->header_timeout_ms);
+    weft__conn_update_poll(c);
+    return c;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    struct http_conn *c = (struct http_conn *)h;
+    struct http_loop *hl = c->hl;
+    close(c->fd);
+    weft__free(c);
+    weft__site_conn_closed(hl);
+}
+
+static void unready(struct http_conn *c)
+{
+    if (!c->ready_prev)
+        return;
+    *c->ready_prev = c->ready_next;
+    if (c->ready_next)
+        c->ready_next->ready_prev = c->ready_prev;
+    c->ready_next = NULL;
+    c->ready_prev = NULL;
+}
+
+/* Closes at once: nothing more is read or written. */
+void weft__conn_close(struct http_conn *c)
+{
+    struct http_loop *hl = c->hl;
+    if (c->flags & CF_CLOSING)
+        return;
+    c->flags |= CF_CLOSING;
+    weft__timer_disarm(c);
+    unready(c);
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    hl->n_conns--;
+    atomic_fetch_sub_explicit(&hl->open, 1, memory_order_relaxed);
+    if (c->ex) {
+        struct exchange *ex = c->ex;
+        c->ex = NULL;
+        weft__exchange_client_gone(ex);
+    }
+    weft__inbuf_put(c);
+    weft__out_drop(c);
+    uv_poll_stop(&c->poll);
+    uv_close((uv_handle_t *)&c->poll, on_closed); /* the fd closes after libuv */
+}
+
+/* Shut our side and discard what the client still sends, for a while. */
+static void begin_linger(struct http_conn *c)
+{
+    if ((c->flags & CF_PEER_EOF) || c->tp->shutdown_write(c) < 0) {
+        weft__conn_close(c);
+        return;
+    }
+    c->flags |= CF_LINGER;
+    c->linger_bytes = 0;
+    weft__inbuf_put(c);
+    weft__timer_arm(c, TL_LINGER, c->hl->limits->linger_ms);
+    weft__conn_update_poll(c);
+}
+
+static void discard_input(struct http_conn *c)
+{
+    char scratch[16 * 1024];
+    for (;;) {
+        ssize_t n = c->tp->read(c, scratch, sizeof(scratch));
+        if (n == -EAGAIN)
+            return;
+        c->linger_bytes += n > 0 ? (uint32_t)n : 0;
+        if (n <= 0 || c->linger_bytes > LINGER_BYTES) {
+            weft__conn_close(c);
+            return;
+        }
+    }
+}
+
+/* ---- poll interest ------------------------------------------------------- */
+
+static bool may_read(const struct http_conn *c)
+{
+    if (c->flags & CF_LINGER)
+        return true;
+    if (c->flags & (CF_PEER_EOF | CF_CLOSE_AFTER))
+        return false;
+    if (weft__out_queued(c) >= c->hl->limits->output_high_water)
+        return false; /* a slow reader or a pipelining flood: backpressure */
+    /* A handler holds the buffer: read ahead only while it has room. */
+    return !(c->ex && c->in && c->in->end == c->in->cap);
+}
+
+void weft__conn_update_poll(struct http_conn *c)
+{
+    if (c->flags & CF_CLOSING)
+        return;
+    int want = (may_read(c) ? UV_READABLE : 0) | (weft__out_queued(c) ? UV_WRITABLE : 0);
+    int have =
+        (c->flags & CF_READING ? UV_READABLE : 0) | (c->flags & CF_WRITING ? UV_WRITABLE : 0);
+    if (want == have)
+        return;
+    c->flags &= ~(CF_READING | CF_WRITING);
+    c->flags |= (want & UV_READABLE ? CF_READING : 0) | (want & UV_WRITABLE ? CF_WRITING : 0);
+    if (want)
+        uv_poll_start(&c->poll, want, on_io);
+    else
+        uv_poll_stop(&c->poll);
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+/* The engine answers instead of a handler: 400, 408, 413, 414, 431... and
+   the connection closes after it. */
+static void reject(struct http_conn *c, int status)
+{
+    weft__respond_error(c, status);
+    c->flags |= CF_CLOSE_AFTER;
+}
+
+static void dispatch(struct http_conn *c)
+{
+    c->flags &= ~CF_STARTED;
+    weft__timer_disarm(c);
+    struct exchange *ex = weft__exchange_new(c);
+    if (!ex) {
+        reject(c, 503); /* out of memory: this request, not the process */
+        return;
+    }
+    c->ex = ex;
+    atomic_fetch_add_explicit(&c->hl->requests, 1, memory_order_relaxed);
+    c->site->handler(&ex->req, &ex->res, c->site->handler_arg);
+}
+
+static void send_continue(struct http_conn *c)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    struct inbuf *in = c->in;
+    if (in->head_done && in->expect_continue && !in->continue_sent && !in->message_done) {
+        in->continue_sent = true;
+        weft__out_append(c, cont, sizeof(cont) - 1);
+    }
+}
+
+/* Parses what was read and dispatches complete requests, one at a time,
+   until one is answered later, the connection must close, or bytes run
+   out. At most max_pipeline requests per call: the rest wait for the
+   check phase, so one connection cannot hold the loop. */
+static void process(struct http_conn *c)
+{
+    const struct http_limits *lim = c->hl->limits;
+    for (unsigned n = 0; !c->ex && !(c->flags & (CF_CLOSING | CF_CLOSE_AFTER)); n++) {
+        struct inbuf *in = c->in;
+        if (in->parsed >= in->end)
+            return;
+        if (n == lim->max_pipeline) {
+            weft__conn_schedule(c);
+            return;
+        }
+        if (in->scan_state != HS_DONE && weft__scan_head(in)) {
+            reject(c, 400);
+            return;
+        }
+        size_t head = (in->scan_state == HS_DONE ? in->scan_pos : in->end) - in->start;
+        if (head > lim->max_header_size) {
+            reject(c, 431);
+            return;
+        }
+        llhttp_errno_t err =
+            llhttp_execute(&in->parser, in->data + in->parsed, in->end - in->parsed);
+        if (err == HPE_OK) {
+            in->parsed = in->end;
+            send_continue(c);
+            return;
+        }
+        in->parsed = (size_t)(llhttp_get_error_pos(&in->parser) - in->data);
+        if (err != HPE_PAUSED || !in->message_done) {
+            reject(c, in->reject ? in->reject : weft__http_status_for(err));
+            return;
+        }
+        llhttp_resume(&in->parser);
+        dispatch(c);
+    }
+}
+
+/* Where the next request begins once one is finished; the buffer is moved
+   down when nothing points into it any more. */
+static void next_request(struct http_conn *c)
+{
+    struct inbuf *in = c->in;
+    in->start = in->parsed;
+    weft__inbuf_reset_request(in);
+    c->body_seen = c->body_checked = 0;
+}
+
+static void compact(struct inbuf *in)
+{
+    if (in->refs > 1 || in->start == 0 || in->start != in->parsed)
+        return;
+    memmove(in->data, in->data + in->start, in->end - in->start);
+    in->end -= in->start;
+    in->parsed = in->scan_pos = in->start = 0;
+}
+
+/* Parse, answer, settle. */
+static void advance(struct http_conn *c)
+{
+    if (c->flags & CF_CLOSING)
+        return;
+    c->flags |= CF_BATCHING;
+    weft__out_batch_begin(c);
+    if (c->in && !c->ex && !(c->flags & CF_LINGER))
+        process(c);
+    c->flags &= ~CF_BATCHING;
+    settle(c);
+}
+
+/* A handler finished c's current request (called by response.c). */
+void weft__conn_finished(struct http_conn *c, bool close_after)
+{
+    c->ex = NULL;
+    if (close_after)
+        c->flags |= CF_CLOSE_AFTER;
+    next_request(c);
+    if (c->flags & CF_BATCHING)
+        return; /* process() goes on by itself */
+    settle(c);
+    if (!(c->flags & CF_CLOSING) && c->in && c->in->parsed < c->in->end)
+        weft__conn_schedule(c); /* pipelined requests wait in the buffer */
+}
+
+/* After streaming output outside a read: write it now. */
+void weft__conn_kick(struct http_conn *c)
+{
+    if (c && !(c->flags & (CF_BATCHING | CF_CLOSING)))
+        settle(c);
+}
+
+/* ---- timers -------------------------------------------------------------- */
+
+static void arm_for_phase(struct http_conn *c)
+{
+    const struct http_limits *lim = c->hl->limits;
+    if (weft__out_queued(c)) {
+        if (c->timer.list != TL_SEND)
+            weft__timer_arm(c, TL_SEND, lim->send_timeout_ms);
+    } else if (c->ex) {
+        weft__timer_disarm(c); /* the app's own deadlines apply */
+    } else if ((c->flags & CF_STARTED) || (c->in && c->in->parsed < c->in->end)) {
+        if (c->in && c->in->head_done) {
+            if (c->timer.list != TL_BODY) {
+                c->body_checked = c->body_seen;
+                weft__timer_arm(c, TL_BODY, BODY_WINDOW_MS);
+            }
+        } else if (c->timer.list != TL_HEAD) {
+            weft__timer_arm(c, TL_HEAD, lim->header_timeout_ms);
+        }
+    } else if (c->timer.list != TL_IDLE) {
+        weft__timer_arm(c, TL_IDLE, lim->idle_timeout_ms);
+    }
+}
+
+void weft__conn_timeout(struct http_conn *c, enum timer_list list)
+{
+    struct http_loop *hl = c->hl;
+    if (list == TL_BODY) {
+        uint64_t need = hl->limits->body_min_rate * BODY_WINDOW_MS / 1000;
+        if (c->body_seen - c->body_checked >= need) {
+            c->body_checked = c->body_seen;
+            weft__timer_arm(c, TL_BODY, BODY_WINDOW_MS);
+            return;
+        }
+    }
+    atomic_fetch_add_explicit(&hl->timeouts, 1, memory_order_relaxed);
+    bool started = (c->flags & CF_STARTED) || (c->in && c->in->end > c->in->start);
+    if ((list == TL_HEAD && started) || list == TL_BODY) {
+        /* A request was under way: tell the client why (RFC 9110 15.5.9). */
+        c->flags |= CF_BATCHING;
+        weft__out_batch_begin(c);
+        reject(c, 408);
+        c->flags &= ~CF_BATCHING;
+        settle(c);
+        return;
+    }
+    weft__conn_close(c); /* idle, never started, stalled output, lingering */
+}
+
+/* ---- settling ------------------------------------------------------------ */
+
+static void release_idle_buffer(struct http_conn *c)
+{
+    struct inbuf *in = c->in;
+    if (in && !c->ex && in->refs == 1 && in->parsed == in->end && !(c->flags & CF_STARTED))
+        weft__inbuf_put(c);
+}
+
+/* Writes what is pending, then decides what comes next. */
+static void settle(struct http_conn *c)
+{
+    if (c->flags & CF_CLOSING)
+        return;
+    if (weft__out_flush(c) < 0) {
+        weft__conn_close(c); /* the client is gone */
+        return;
+    }
+    bool written = weft__out_queued(c) == 0;
+    if (written && !c->ex) {
+        if (c->flags & CF_CLOSE_AFTER) {
+            begin_linger(c);
+            return;
+        }
+        if ((c->flags & CF_PEER_EOF) && !(c->in && c->in->parsed < c->in->end)) {
+            weft__conn_close(c); /* the client finished and got every answer */
+            return;
+        }
+    }
+    if (c->ex && written)
+        weft__response_drained(&c->ex->res);
+    if (c->flags & CF_CLOSING)
+        return;
+    release_idle_buffer(c);
+    arm_for_phase(c);
+    weft__conn_update_poll(c);
+}
+
+/* ---- I/O events ---------------------------------------------------------- */
+
+/* Room for the next read: compact at a request boundary, else grow. */
+static bool make_room(struct http_conn *c)
+{
+    struct inbuf *in = c->in;
+    if (in->end < in->cap)
+        return true;
+    compact(in);
+    if (in->end < in->cap)
+        return true;
+    const struct http_limits *lim = c->hl->limits;
+    if (in->cap >= INBUF_MAX_GROW(lim) || weft__inbuf_grow(c, in->cap * 2) < 0)
+        return false;
+    return true;
+}
+
+static void on_readable(struct http_conn *c)
+{
+    if (c->flags & CF_LINGER) {
+        discard_input(c);
+        return;
+    }
+    if (!c->in && !(c->in = weft__inbuf_get(c))) {
+        weft__conn_close(c); /* out of memory: drop this connection only */
+        return;
+    }
+    if (!make_room(c)) {
+        /* Full: a handler holds it, or the limits said no already. */
+        c->flags &= ~CF_READING;
+        uv_poll_start(&c->poll, weft__out_queued(c) ? UV_WRITABLE : 0, on_io);
+        return;
+    }
+    struct inbuf *in = c->in;
+    ssize_t n = c->tp->read(c, in->data + in->end, in->cap - in->end);
+    if (n == -EAGAIN)
+        return;
+    if (n < 0) {
+        weft__conn_close(c);
+        return;
+    }
+    if (n == 0)
+        c->flags |= CF_PEER_EOF;
+    in->end += (size_t)n;
+    advance(c);
+}
+
+static void on_io(uv_poll_t *poll, int status, int events)
+{
+    struct http_conn *c = (struct http_conn *)poll;
+    c->hl->now_ms = (int64_t)uv_now(c->hl->uv);
+    if (status < 0) {
+        weft__conn_close(c);
+        return;
+    }
+    if (events & UV_WRITABLE) {
+        settle(c);
+        if (!(c->flags & CF_CLOSING) && !c->ex && c->in && c->in->parsed < c->in->end &&
+            !weft__out_queued(c))
+            advance(c); /* reading had paused with requests buffered */
+    }
+    if ((events & UV_READABLE) && !(c->flags & CF_CLOSING))
+        on_readable(c);
+}
+
+/* ---- the check phase: connections with buffered requests ------------------ */
+
+static void on_check(uv_check_t *check)
+{
+    struct http_loop *hl = check->data;
+    while (hl->ready) {
+        struct http_conn *c = hl->ready;
+        unready(c);
+        advance(c);
+    }
+    uv_check_stop(check);
+}
+
+void weft__conn_schedule(struct http_conn *c)
+{
+    struct http_loop *hl = c->hl;
+    if (c->ready_prev || (c->flags & CF_CLOSING))
+        return;
+    c->ready_next = hl->ready;
+    c->ready_prev = &hl->ready;
+    if (hl->ready)
+        hl->ready->ready_prev = &c->ready_next;
+    hl->ready = c;
+    uv_check_start(&hl->check, on_check);
+}
+
+void weft__http_loop_close_all(struct http_loop *hl)
+{
+    while (hl->conns.next != &hl->conns)
+        weft__conn_close(hl->conns.next);
+}

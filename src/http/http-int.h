@@ -1,0 +1,321 @@
+/*
+ * http-int.h - the HTTP/1.1 connection engine's private structures:
+ *
+ *   conn.c       a connection's life: reading, dispatching, closing, linger
+ *   parser.c     llhttp callbacks, weft's own strictness checks, limits
+ *   request.c    the request a handler sees
+ *   response.c   the response: status, headers, bodies, streaming
+ *   output.c     batching answers into one writev, queued output, drain
+ *   timers.c     per-loop deadline lists and the tick that runs them
+ *   date.c       the Date header, formatted once per second per loop
+ *   status.c     reason phrases and the engine's error -> status table
+ *   transport.c  the plain TCP transport (the seam for TLS later)
+ *
+ * I/O model (docs/architecture.md): every connection is a uv_poll_t on a
+ * non-blocking socket we read and writev ourselves, as h2o does, rather
+ * than a uv_tcp_t: it is 88 bytes smaller, reads go straight into our own
+ * buffer, a whole batch of pipelined answers leaves in one writev, and
+ * sendfile needs no detour. The socket calls go through a transport (a
+ * table of functions) so TLS can slot in.
+ *
+ * Memory: an idle keep-alive connection holds its poll handle and this
+ * struct only: the read buffer (with the parser and the request being
+ * read) comes from a per-loop cache when bytes arrive and goes back when
+ * everything read has been answered; output is queued only when the socket
+ * would block; timeouts are links into per-loop lists, not timer handles.
+ *
+ * Threading: everything here belongs to one loop thread. Only the server's
+ * connection count is shared between loops (an atomic).
+ */
+#ifndef WEFT_HTTP_INT_H
+#define WEFT_HTTP_INT_H
+
+#include <llhttp.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "error/base.h"
+#include "weft/app.h"
+#include "weft/http.h"
+#include "weft/server.h"
+
+struct http_loop;
+struct http_conn;
+struct inbuf;
+
+/* ---- limits, resolved from weft_server_options_t ------------------------ */
+
+struct http_limits {
+    int64_t header_timeout_ms, idle_timeout_ms, linger_ms, send_timeout_ms;
+    uint64_t body_min_rate;
+    size_t max_header_size, max_uri_size, max_body_size, output_high_water;
+    unsigned max_header_count, max_pipeline;
+};
+
+/* ---- timers: one FIFO per constant timeout ------------------------------ */
+
+/* Every connection of a loop in one phase has the same timeout, so a list
+   kept in arrival order is sorted by deadline: arming is an append, the
+   tick pops expired heads. A connection is in at most one list. */
+enum timer_list { TL_NONE, TL_HEAD, TL_IDLE, TL_BODY, TL_SEND, TL_LINGER, TL_COUNT };
+
+struct timer_link {
+    struct timer_link *next, *prev;
+    int64_t deadline_ms;
+    uint8_t list; /* enum timer_list */
+};
+
+void weft__timer_arm(struct http_conn *c, enum timer_list list, int64_t timeout_ms) WEFT_INTERNAL;
+void weft__timer_disarm(struct http_conn *c) WEFT_INTERNAL;
+int weft__timers_start(struct http_loop *hl) WEFT_INTERNAL;
+void weft__timers_stop(struct http_loop *hl) WEFT_INTERNAL;
+
+/* ---- transport ---------------------------------------------------------- */
+
+struct weft_transport {
+    ssize_t (*read)(struct http_conn *c, void *buf, size_t len);
+    ssize_t (*writev)(struct http_conn *c, const struct iovec *iov, int n);
+    int (*shutdown_write)(struct http_conn *c);
+};
+extern const struct weft_transport weft__tcp_transport WEFT_INTERNAL;
+
+/* ---- reading: the buffer, the parser, the request being read ------------ */
+
+/* A header as offsets into the read buffer (the buffer may move while a
+   request is read; it never moves while a handler holds the request). */
+struct span {
+    uint32_t off, len;
+};
+
+struct field {
+    struct span name, value;
+};
+
+enum head_scan_state { HS_LINE, HS_CR, HS_LINE_START, HS_DONE };
+
+struct inbuf {
+    llhttp_t parser; /* first: callbacks cast the parser back */
+    struct http_conn *conn;
+    struct inbuf *next_free; /* in the loop's cache */
+    uint32_t refs;           /* the connection + a handler holding a request */
+    size_t cap;              /* bytes of data[] */
+    size_t start;            /* where the current request begins */
+    size_t parsed;           /* bytes given to llhttp */
+    size_t end;              /* bytes read */
+    /* weft's own head checks (what llhttp 8.1 lets through) */
+    size_t scan_pos;
+    uint8_t scan_state; /* enum head_scan_state */
+    uint32_t scan_line; /* bytes in the current head line */
+    /* the request being read */
+    int reject; /* status to answer instead (400, 413, 414, 431) */
+    struct span method, url, body;
+    struct field *fields; /* max_header_count, then trailers after them */
+    unsigned n_fields, n_trailers;
+    uint8_t last_cb; /* 0, 1 field, 2 value: joining split callbacks */
+    bool in_trailers, head_done, message_done, expect_continue, continue_sent;
+    bool has_cl, has_te;
+    unsigned n_host, n_cl;
+    char data[];
+};
+
+/* ---- the exchange: a request and its response --------------------------- */
+
+enum out_mode { OUT_NONE, OUT_LENGTH, OUT_CHUNKED, OUT_UNTIL_CLOSE };
+
+struct resp_header {
+    struct resp_header *next;
+    size_t name_len, value_len;
+    char text[]; /* name, then value */
+};
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t used, cap;
+    char data[];
+};
+
+struct weft_request {
+    struct http_conn *conn; /* NULL once the client is gone */
+    struct http_loop *hl;
+    struct inbuf *in; /* holds every byte the request points at */
+    struct span method, url, path, query, body;
+    struct field *fields;
+    unsigned n_fields, n_trailers;
+    uint8_t http_minor;
+    bool keep_alive, head_only;
+    struct arena_chunk *arena;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
+};
+
+struct weft_response {
+    struct weft_request *req;
+    int status;
+    struct resp_header *headers, **headers_tail;
+    bool head_sent, finished, close_after, drain_posted;
+    uint8_t mode;      /* enum out_mode */
+    int64_t remaining; /* OUT_LENGTH: body bytes still to come */
+    void (*drain_cb)(weft_response_t *res, void *arg);
+    void *drain_arg;
+};
+
+/* One allocation per request, recycled per loop. */
+struct exchange {
+    struct weft_request req;
+    struct weft_response res;
+    struct exchange *next_free;
+};
+
+/* ---- output ------------------------------------------------------------- */
+
+/* A piece of queued output: borrowed (release called once written or
+   dropped), or owned bytes that follow the struct. */
+struct out_seg {
+    struct out_seg *next;
+    const char *ptr;
+    size_t len;
+    void (*release)(void *arg);
+    void *arg;
+    char own[];
+};
+
+struct outq {
+    struct out_seg *head, *tail;
+    size_t bytes;
+};
+
+/* ---- the connection ----------------------------------------------------- */
+
+enum conn_flags {
+    CF_READING = 1u << 0,     /* poll has UV_READABLE */
+    CF_WRITING = 1u << 1,     /* poll has UV_WRITABLE */
+    CF_CLOSING = 1u << 2,     /* being closed: no more I/O */
+    CF_LINGER = 1u << 3,      /* write side shut, discarding input */
+    CF_PEER_EOF = 1u << 4,    /* the client sent FIN */
+    CF_CLOSE_AFTER = 1u << 5, /* close once the output is written */
+    CF_BATCHING = 1u << 6,    /* answers go to the loop's batch */
+    CF_STARTED = 1u << 7,     /* bytes of a request arrived */
+    CF_NO_READ = 1u << 8,     /* reading paused: output above high water */
+};
+
+/* What a connection serves: the handler its listener was given (the
+   server puts an app's dispatcher here). */
+struct http_site {
+    weft_handler_fn handler;
+    void *handler_arg;
+};
+
+struct http_conn {
+    uv_poll_t poll; /* first: the poll callback casts back */
+    struct http_loop *hl;
+    const struct http_site *site;
+    const struct weft_transport *tp;
+    struct inbuf *in;    /* NULL while idle */
+    struct outq *out;    /* NULL while nothing waits */
+    struct exchange *ex; /* the request being answered */
+    struct timer_link timer;
+    struct http_conn *next, *prev;              /* the loop's connections */
+    struct http_conn *ready_next, **ready_prev; /* buffered requests waiting */
+    uint64_t body_seen;                         /* body bytes, for the minimum rate */
+    uint64_t body_checked;
+    uint32_t linger_bytes;
+    uint16_t flags;   /* enum conn_flags */
+    uint16_t pending; /* answers queued but not fully written */
+    int fd;
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } peer;
+};
+
+/* ---- the loop's HTTP state ---------------------------------------------- */
+
+struct http_loop {
+    struct weft_server *srv;
+    weft_loop_t *loop;
+    uv_loop_t *uv;
+    unsigned index;
+    const struct http_limits *limits;
+    uv_timer_t tick;
+    bool tick_open;
+    struct timer_link lists[TL_COUNT]; /* sentinels */
+    int64_t now_ms;
+    /* Date: one line, rebuilt when the second changes */
+    char date[48];
+    size_t date_len;
+    int64_t date_sec;
+    /* caches */
+    struct inbuf *free_bufs;
+    unsigned n_free_bufs;
+    struct exchange *free_ex;
+    unsigned n_free_ex;
+    /* the batch: answers of one read, written with one writev */
+    struct http_conn *batch_owner;
+    char *batch;
+    size_t batch_len, batch_cap;
+    /* connections */
+    struct http_conn conns;  /* sentinel of the list */
+    struct http_conn *ready; /* with requests buffered, for the check phase */
+    uv_check_t check;
+    bool check_open;
+    struct lwatch *watches; /* this loop's listening sockets (server.c) */
+    unsigned n_watches;
+    unsigned n_conns;
+    bool stopping;
+    /* figures (this loop's, summed by weft_server_stats) */
+    _Atomic uint64_t accepted, open, requests, rejected, timeouts;
+    _Atomic uint64_t by_class[6]; /* responses per status class 1xx..5xx */
+};
+
+/* conn.c */
+struct http_conn *weft__conn_new(struct http_loop *hl, int fd, const struct http_site *site,
+                                 const struct sockaddr *peer, socklen_t peer_len) WEFT_INTERNAL;
+void weft__conn_close(struct http_conn *c) WEFT_INTERNAL;
+void weft__conn_timeout(struct http_conn *c, enum timer_list list) WEFT_INTERNAL;
+void weft__conn_finished(struct http_conn *c, bool close_after) WEFT_INTERNAL;
+void weft__conn_kick(struct http_conn *c) WEFT_INTERNAL;
+void weft__conn_schedule(struct http_conn *c) WEFT_INTERNAL;
+void weft__conn_update_poll(struct http_conn *c) WEFT_INTERNAL;
+void weft__http_loop_close_all(struct http_loop *hl) WEFT_INTERNAL;
+
+/* server.c: the listener side of a loop */
+void weft__site_conn_closed(struct http_loop *hl) WEFT_INTERNAL;
+void weft__site_tick(struct http_loop *hl) WEFT_INTERNAL;
+
+/* parser.c */
+extern const llhttp_settings_t weft__http_settings WEFT_INTERNAL;
+void weft__inbuf_reset_request(struct inbuf *in) WEFT_INTERNAL;
+int weft__scan_head(struct inbuf *in) WEFT_INTERNAL;
+
+/* request.c / response.c */
+struct exchange *weft__exchange_new(struct http_conn *c) WEFT_INTERNAL;
+void weft__exchange_free(struct exchange *ex, struct http_loop *hl) WEFT_INTERNAL;
+struct inbuf *weft__inbuf_get(struct http_conn *c) WEFT_INTERNAL;
+void weft__inbuf_put(struct http_conn *c) WEFT_INTERNAL;
+int weft__inbuf_grow(struct http_conn *c, size_t want) WEFT_INTERNAL;
+void weft__http_loop_free_caches(struct http_loop *hl) WEFT_INTERNAL;
+void weft__exchange_client_gone(struct exchange *ex) WEFT_INTERNAL;
+void weft__response_drained(weft_response_t *res) WEFT_INTERNAL;
+int weft__respond_error(struct http_conn *c, int status) WEFT_INTERNAL;
+
+/* output.c */
+int weft__out_append(struct http_conn *c, const void *ptr, size_t len) WEFT_INTERNAL;
+int weft__out_append_borrowed(struct http_conn *c, const void *ptr, size_t len,
+                              void (*release)(void *), void *arg) WEFT_INTERNAL;
+void weft__out_batch_begin(struct http_conn *c) WEFT_INTERNAL;
+int weft__out_flush(struct http_conn *c) WEFT_INTERNAL;
+void weft__out_drop(struct http_conn *c) WEFT_INTERNAL;
+size_t weft__out_queued(const struct http_conn *c) WEFT_INTERNAL;
+
+/* date.c / status.c */
+const char *weft__http_date(struct http_loop *hl, size_t *len) WEFT_INTERNAL;
+int weft__http_status_for(llhttp_errno_t err) WEFT_INTERNAL;
+
+#endif /* WEFT_HTTP_INT_H */

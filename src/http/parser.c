@@ -1,0 +1,270 @@
+/*
+ * parser.c - turning bytes into a request: llhttp's callbacks, weft's own
+ * strictness checks, and the limits.
+ *
+ * llhttp (8.1, built with LLHTTP_STRICT_MODE) parses. Everything it
+ * reports is recorded as offsets into the connection's read buffer, so the
+ * request costs no copies: split callbacks (a read ending mid-header) are
+ * joined because the buffer holds the request contiguously, and a chunked
+ * body is de-chunked in place (each piece moved down over the chunk framing
+ * llhttp has already passed).
+ *
+ * What llhttp 8.1 accepts even in strict mode, weft rejects itself, with
+ * 400 and a closed connection (DESIGN "HTTP"): obs-fold, an empty header
+ * name, a bare LF or CR in the head (the head scanner below), a missing or
+ * duplicate Host on HTTP/1.1, non-ASCII or control bytes in the target,
+ * Content-Length with Transfer-Encoding, more than one Content-Length,
+ * Transfer-Encoding in HTTP/1.0. Limits answer 414 (target), 431 (head
+ * size or field count) and 413 (body).
+ *
+ * A callback rejects by setting in->reject and returning HPE_USER; the
+ * message-complete callback pauses the parser so the connection dispatches
+ * one request at a time and knows exactly where the next one starts.
+ */
+#include <string.h>
+
+#include "http/http-int.h"
+
+static struct inbuf *inbuf_of(llhttp_t *p)
+{
+    return (struct inbuf *)p; /* the parser is the first member */
+}
+
+static const struct http_limits *limits_of(struct inbuf *in)
+{
+    return in->conn->hl->limits;
+}
+
+static int reject(struct inbuf *in, int status)
+{
+    if (!in->reject)
+        in->reject = status;
+    return HPE_USER;
+}
+
+static uint32_t offset_of(struct inbuf *in, const char *at)
+{
+    return (uint32_t)(at - in->data);
+}
+
+/* Appends a callback's bytes to a span: the first piece sets its start,
+   later ones (a read ended inside it) are contiguous in the buffer. */
+static void extend(struct inbuf *in, struct span *s, const char *at, size_t len)
+{
+    if (s->len == 0)
+        s->off = offset_of(in, at);
+    s->len += (uint32_t)len;
+}
+
+void weft__inbuf_reset_request(struct inbuf *in)
+{
+    in->reject = 0;
+    in->method = in->url = in->body = (struct span){0, 0};
+    in->n_fields = in->n_trailers = 0;
+    in->last_cb = 0;
+    in->in_trailers = in->head_done = in->message_done = in->expect_continue = false;
+    in->has_cl = in->has_te = false;
+    in->n_host = in->n_cl = 0;
+    in->scan_pos = in->start;
+    in->scan_state = HS_LINE;
+    in->scan_line = 0;
+}
+
+/* ---- weft's head checks -------------------------------------------------- */
+
+/* Scans the head bytes read since the last call, up to the blank line that
+   ends it: every line must end in CRLF (no bare LF or CR), a header line
+   must not start with whitespace (obs-fold) or a colon (empty name).
+   Returns 0 or 400. */
+int weft__scan_head(struct inbuf *in)
+{
+    uint8_t st = in->scan_state;
+    uint32_t line = in->scan_line;
+    for (size_t i = in->scan_pos; i < in->end && st != HS_DONE; i++) {
+        unsigned char ch = (unsigned char)in->data[i];
+        switch (st) {
+        case HS_LINE_START:
+            if (ch == ' ' || ch == '\t' || ch == ':' || ch == '\n')
+                return 400; /* obs-fold, empty field name, bare LF */
+            if (ch == '\r') {
+                st = HS_CR;
+                line = 0;
+                break;
+            }
+            st = HS_LINE;
+            line = 1;
+            break;
+        case HS_LINE:
+            if (ch == '\n')
+                return 400; /* bare LF */
+            if (ch == '\r')
+                st = HS_CR;
+            else
+                line++;
+            break;
+        case HS_CR:
+            if (ch != '\n')
+                return 400; /* bare CR */
+            /* An empty line ends the head (the request line is never empty:
+               llhttp refuses a request that starts with one). */
+            st = line == 0 && i > in->start + 1 ? HS_DONE : HS_LINE_START;
+            line = 0;
+            break;
+        }
+        in->scan_pos = i + 1;
+    }
+    in->scan_state = st;
+    in->scan_line = line;
+    return 0;
+}
+
+/* ---- llhttp callbacks ---------------------------------------------------- */
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct inbuf *in = inbuf_of(p);
+    in->conn->flags |= CF_STARTED;
+    return 0;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t len)
+{
+    struct inbuf *in = inbuf_of(p);
+    extend(in, &in->method, at, len);
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    struct inbuf *in = inbuf_of(p);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)at[i];
+        if (ch <= 0x20 || ch >= 0x7f)
+            return reject(in, 400); /* RFC 9112 3.2: no raw non-ASCII */
+    }
+    extend(in, &in->url, at, len);
+    if (in->url.len > limits_of(in)->max_uri_size)
+        return reject(in, 414);
+    return 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct inbuf *in = inbuf_of(p);
+    if (in->last_cb != 1) {
+        if (in->n_fields + in->n_trailers >= limits_of(in)->max_header_count)
+            return reject(in, 431);
+        unsigned i = in->n_fields + in->n_trailers;
+        in->fields[i] = (struct field){{0, 0}, {0, 0}};
+        if (in->in_trailers)
+            in->n_trailers++;
+        else
+            in->n_fields++;
+        in->last_cb = 1;
+    }
+    extend(in, &in->fields[in->n_fields + in->n_trailers - 1].name, at, len);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct inbuf *in = inbuf_of(p);
+    in->last_cb = 2;
+    extend(in, &in->fields[in->n_fields + in->n_trailers - 1].value, at, len);
+    return 0;
+}
+
+static bool span_ieq(struct inbuf *in, struct span s, const char *lit)
+{
+    return weft_slice_ieq((weft_slice_t){in->data + s.off, s.len}, lit);
+}
+
+/* Notes what the framing checks need to know about a header. */
+static int on_header_value_complete(llhttp_t *p)
+{
+    struct inbuf *in = inbuf_of(p);
+    if (in->in_trailers)
+        return 0;
+    struct field *f = &in->fields[in->n_fields - 1];
+    if (span_ieq(in, f->name, "host"))
+        in->n_host++;
+    else if (span_ieq(in, f->name, "content-length"))
+        in->n_cl++, in->has_cl = true;
+    else if (span_ieq(in, f->name, "transfer-encoding"))
+        in->has_te = true;
+    else if (span_ieq(in, f->name, "expect") && span_ieq(in, f->value, "100-continue"))
+        in->expect_continue = true;
+    return 0;
+}
+
+/* The smuggling checks and the body limit, once the head is complete. */
+static int on_headers_complete(llhttp_t *p)
+{
+    struct inbuf *in = inbuf_of(p);
+    in->head_done = true;
+    unsigned minor = llhttp_get_http_minor(p);
+    if (llhttp_get_http_major(p) != 1)
+        return reject(in, 505);
+    if (minor == 1 && in->n_host != 1)
+        return reject(in, 400); /* RFC 9112 3.2: exactly one Host */
+    if (in->n_host > 1 || in->n_cl > 1 || (in->has_cl && in->has_te) || (minor == 0 && in->has_te))
+        return reject(in, 400); /* RFC 9112 6.1, 6.3: smuggling vectors */
+    if (llhttp_get_method(p) == HTTP_CONNECT)
+        return reject(in, 405); /* answered, never tunnelled */
+    if (in->has_cl && p->content_length > limits_of(in)->max_body_size)
+        return reject(in, 413);
+    /* An Upgrade is answered as a plain request; the connection closes
+       after it, since the client may switch protocols right after. */
+    if (p->upgrade) {
+        p->upgrade = 0;
+        in->conn->flags |= CF_CLOSE_AFTER;
+    }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct inbuf *in = inbuf_of(p);
+    if ((uint64_t)in->body.len + len > limits_of(in)->max_body_size)
+        return reject(in, 413);
+    uint32_t off = offset_of(in, at);
+    if (in->body.len == 0) {
+        in->body.off = off;
+    } else if (off != in->body.off + in->body.len) {
+        /* A chunked piece: move it down over the framing already parsed. */
+        memmove(in->data + in->body.off + in->body.len, at, len);
+    }
+    in->body.len += (uint32_t)len;
+    in->conn->body_seen += len;
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+    struct inbuf *in = inbuf_of(p);
+    if (p->content_length == 0) {
+        in->in_trailers = true; /* the last chunk: trailers may follow */
+        in->last_cb = 0;
+    }
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct inbuf *in = inbuf_of(p);
+    in->message_done = true;
+    return HPE_PAUSED; /* the connection dispatches, then resumes */
+}
+
+const llhttp_settings_t weft__http_settings = {
+    .on_message_begin = on_message_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_header_value_complete = on_header_value_complete,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_message_complete = on_message_complete,
+};

@@ -1,0 +1,40 @@
+/*
+ * transport.c - the plain TCP transport: read, writev and shutdown on the
+ * connection's non-blocking socket, retried on EINTR, errors as -errno.
+ * A TLS transport would keep the same three entry points (the connection
+ * engine never calls the socket directly).
+ */
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http/http-int.h"
+
+static ssize_t tcp_read(struct http_conn *c, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = read(c->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : n;
+}
+
+static ssize_t tcp_writev(struct http_conn *c, const struct iovec *iov, int n)
+{
+    ssize_t w;
+    do
+        w = writev(c->fd, iov, n);
+    while (w < 0 && errno == EINTR);
+    return w < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : w;
+}
+
+static int tcp_shutdown_write(struct http_conn *c)
+{
+    return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+const struct weft_transport weft__tcp_transport = {
+    .read = tcp_read,
+    .writev = tcp_writev,
+    .shutdown_write = tcp_shutdown_write,
+};
