@@ -23,7 +23,7 @@
 #else
 #define ROUNDS 4
 #endif
-#define KEEP      64 /* futures a producer holds before checking the oldest */
+#define KEEP 64 /* futures a producer holds before checking the oldest */
 
 struct round {
     weft_pool_t *pool;
