@@ -4,13 +4,15 @@
 # something is missing); otherwise names them and fails.
 #
 # Groups: build (the library and the weft binary), test (make check),
-# asan/tsan (sanitizer suites), bench (peers and tools for make bench).
+# asan/tsan (sanitizer suites), bench (peers and tools for make bench),
+# fuzz (clang and libFuzzer).
 set -eu
 
 pkgs_build="cmake make gcc g++ pkg-config libuv1-dev node-llhttp"
 pkgs_test="libcmocka-dev curl python3 clang-format"
 pkgs_sanitize="libasan8 libubsan1 libtsan2"
 pkgs_bench="libglib2.0-dev valgrind"
+pkgs_fuzz="clang libclang-rt-14-dev"
 
 wanted=""
 for group in "$@"; do
@@ -19,6 +21,7 @@ for group in "$@"; do
     test) wanted="$wanted $pkgs_build $pkgs_test $pkgs_sanitize" ;;
     asan | tsan) wanted="$wanted $pkgs_build $pkgs_test $pkgs_sanitize" ;;
     bench) wanted="$wanted $pkgs_build $pkgs_bench" ;;
+    fuzz) wanted="$wanted $pkgs_build $pkgs_test $pkgs_fuzz" ;;
     *) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
     esac
 done

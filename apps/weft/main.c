@@ -76,15 +76,20 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     weft_app_t *app = weft_demo_app_new();
-    weft_server_t *srv = weft_server_new(&cli.server);
-    if (!app || !srv)
-        return fail("starting", -errno);
+    weft_server_t *srv = app ? weft_server_new(&cli.server) : NULL;
     char where[300];
     snprintf(where, sizeof(where), "cannot listen on %s:%u", cli.host, cli.port);
-    if ((r = weft_server_listen(srv, cli.host, cli.port, app)) < 0)
-        return fail(where, r);
-    if ((r = weft_server_start(srv)) < 0)
-        return fail("starting the server", r);
+    if (!srv)
+        r = fail("starting", -errno);
+    else if ((r = weft_server_listen(srv, cli.host, cli.port, app)) < 0)
+        r = fail(where, r);
+    else if ((r = weft_server_start(srv)) < 0)
+        r = fail("starting the server", r);
+    if (r) {
+        weft_server_free(srv);
+        weft_app_free(app);
+        return r;
+    }
     struct signals sig = {.srv = srv};
     weft_loop_post(weft_server_loop(srv, 0), watch_signals, &sig);
     print_listening(&cli, weft_server_port(srv, 0));

@@ -49,12 +49,10 @@ WEFT_NORETURN void weft_panic_at(const char *file, int line, const char *fmt, ..
 #define WEFT_NEVER(cond)  (cond)
 #endif
 
-/* Clang thread-safety annotations, documentation elsewhere. */
-#if defined(__clang__)
-#define WEFT_GUARDED_BY(x) __attribute__((guarded_by(x)))
-#else
+/* Which lock guards a field: documentation for readers. (Clang's
+   -Wthread-safety would need annotated mutex types, which pthreads are
+   not, so this expands to nothing.) */
 #define WEFT_GUARDED_BY(x)
-#endif
 
 /* ---- allocation -------------------------------------------------------- */
 

@@ -179,7 +179,10 @@ void weft__conn_update_poll(struct http_conn *c)
    the connection closes after it. */
 static void reject(struct http_conn *c, int status)
 {
-    weft__respond_error(c, status);
+    /* A HEAD gets the head only (RFC 9110 9.3.2), once its method is known. */
+    bool head =
+        c->in && c->in->method.len == 4 && !memcmp(c->in->data + c->in->method.off, "HEAD", 4);
+    weft__respond_error(c, status, head);
     c->flags |= CF_CLOSE_AFTER;
 }
 
@@ -207,6 +210,24 @@ static void send_continue(struct http_conn *c)
     }
 }
 
+/* Gives llhttp the next bytes: never head bytes past max_header_size, so
+   every limit and every error is found in byte order. Returns llhttp's
+   verdict and sets *pos to where it stopped. */
+static llhttp_errno_t parse_some(struct http_conn *c, size_t *pos)
+{
+    struct inbuf *in = c->in;
+    size_t upto = in->end;
+    if (!in->head_done && upto > in->start + c->hl->limits->max_header_size)
+        upto = in->start + c->hl->limits->max_header_size;
+    if (in->parsed >= upto) {
+        *pos = in->parsed;
+        return HPE_OK;
+    }
+    llhttp_errno_t err = llhttp_execute(&in->parser, in->data + in->parsed, upto - in->parsed);
+    *pos = err == HPE_OK ? upto : (size_t)(llhttp_get_error_pos(&in->parser) - in->data);
+    return err;
+}
+
 /* Parses what was read and dispatches complete requests, one at a time,
    until one is answered later, the connection must close, or bytes run
    out. At most max_pipeline requests per call: the rest wait for the
@@ -222,23 +243,27 @@ static void process(struct http_conn *c)
             weft__conn_schedule(c);
             return;
         }
-        if (in->scan_state != HS_DONE && weft__scan_head(in)) {
-            reject(c, 400);
+        size_t pos;
+        llhttp_errno_t err = parse_some(c, &pos);
+        /* The byte llhttp failed on is scanned too: "HTTP/1.1\rHost" is a
+           bare CR (400), not a bad version. */
+        size_t scan_to = err != HPE_OK && err != HPE_PAUSED && pos < in->end ? pos + 1 : pos;
+        if (in->scan_state != HS_DONE && weft__scan_head(in, scan_to)) {
+            reject(c, 400); /* obs-fold, bare CR or LF, empty name */
             return;
         }
-        size_t head = (in->scan_state == HS_DONE ? in->scan_pos : in->end) - in->start;
-        if (head > lim->max_header_size) {
-            reject(c, 431);
-            return;
-        }
-        llhttp_errno_t err =
-            llhttp_execute(&in->parser, in->data + in->parsed, in->end - in->parsed);
+        bool progressed = pos > in->parsed;
+        in->parsed = pos;
         if (err == HPE_OK) {
-            in->parsed = in->end;
+            if (!in->head_done && pos == in->start + lim->max_header_size && pos < in->end) {
+                reject(c, 431);
+                return;
+            }
             send_continue(c);
-            return;
+            if (!progressed || in->parsed >= in->end)
+                return;
+            continue;
         }
-        in->parsed = (size_t)(llhttp_get_error_pos(&in->parser) - in->data);
         if (err != HPE_PAUSED || !in->message_done) {
             reject(c, in->reject ? in->reject : weft__http_status_for(err));
             return;
@@ -355,8 +380,38 @@ void weft__conn_timeout(struct http_conn *c, enum timer_list list)
 static void release_idle_buffer(struct http_conn *c)
 {
     struct inbuf *in = c->in;
-    if (in && !c->ex && in->refs == 1 && in->parsed == in->end && !(c->flags & CF_STARTED))
+    /* Only at a clean boundary: not one byte of the next request taken,
+       not even a CR llhttp skipped (the head scanner remembers it). */
+    if (in && !c->ex && in->refs == 1 && in->parsed == in->end && in->parsed == in->start &&
+        !(c->flags & CF_STARTED))
         weft__inbuf_put(c);
+}
+
+/* Lets a streaming handler waiting for the drain write again, as long as
+   the socket keeps taking its output: a loop here, not recursion through
+   write -> settle -> drain, and at most DRAIN_ROUNDS rounds per event so
+   a fast reader of a huge body cannot hold the loop; the rest continues
+   in the check phase. */
+#define DRAIN_ROUNDS 16
+
+static void run_drains(struct http_conn *c)
+{
+    size_t low = c->hl->limits->output_high_water / 2;
+    if (c->flags & CF_IN_DRAIN)
+        return; /* a write from inside the drain callback: just flushed */
+    c->flags |= CF_IN_DRAIN;
+    for (int round = 0;; round++) {
+        if ((c->flags & CF_CLOSING) || !c->ex || !c->ex->res.drain_cb || weft__out_queued(c) >= low)
+            break;
+        if (round == DRAIN_ROUNDS) {
+            weft__conn_schedule(c);
+            break;
+        }
+        weft__response_drained(&c->ex->res);
+        if (!(c->flags & CF_CLOSING) && weft__out_flush(c) < 0)
+            weft__conn_close(c);
+    }
+    c->flags &= ~CF_IN_DRAIN;
 }
 
 /* Writes what is pending, then decides what comes next. */
@@ -368,6 +423,9 @@ static void settle(struct http_conn *c)
         weft__conn_close(c); /* the client is gone */
         return;
     }
+    run_drains(c);
+    if (c->flags & (CF_CLOSING | CF_IN_DRAIN))
+        return; /* the outer settle decides */
     bool written = weft__out_queued(c) == 0;
     if (written && !c->ex) {
         if (c->flags & CF_CLOSE_AFTER) {
@@ -379,10 +437,6 @@ static void settle(struct http_conn *c)
             return;
         }
     }
-    if (c->ex && written)
-        weft__response_drained(&c->ex->res);
-    if (c->flags & CF_CLOSING)
-        return;
     release_idle_buffer(c);
     arm_for_phase(c);
     weft__conn_update_poll(c);

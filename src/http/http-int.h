@@ -116,6 +116,7 @@ struct inbuf {
     unsigned n_fields, n_trailers;
     uint8_t last_cb; /* 0, 1 field, 2 value: joining split callbacks */
     bool in_trailers, head_done, message_done, expect_continue, continue_sent;
+    bool conn_close, conn_keep_alive; /* tokens of the Connection header */
     bool has_cl, has_te;
     unsigned n_host, n_cl;
     char data[];
@@ -201,7 +202,7 @@ enum conn_flags {
     CF_CLOSE_AFTER = 1u << 5, /* close once the output is written */
     CF_BATCHING = 1u << 6,    /* answers go to the loop's batch */
     CF_STARTED = 1u << 7,     /* bytes of a request arrived */
-    CF_NO_READ = 1u << 8,     /* reading paused: output above high water */
+    CF_IN_DRAIN = 1u << 8,    /* inside a streaming handler's drain callback */
 };
 
 /* What a connection serves: the handler its listener was given (the
@@ -292,7 +293,7 @@ void weft__site_tick(struct http_loop *hl) WEFT_INTERNAL;
 /* parser.c */
 extern const llhttp_settings_t weft__http_settings WEFT_INTERNAL;
 void weft__inbuf_reset_request(struct inbuf *in) WEFT_INTERNAL;
-int weft__scan_head(struct inbuf *in) WEFT_INTERNAL;
+int weft__scan_head(struct inbuf *in, size_t upto) WEFT_INTERNAL;
 
 /* request.c / response.c */
 struct exchange *weft__exchange_new(struct http_conn *c) WEFT_INTERNAL;
@@ -303,7 +304,7 @@ int weft__inbuf_grow(struct http_conn *c, size_t want) WEFT_INTERNAL;
 void weft__http_loop_free_caches(struct http_loop *hl) WEFT_INTERNAL;
 void weft__exchange_client_gone(struct exchange *ex) WEFT_INTERNAL;
 void weft__response_drained(weft_response_t *res) WEFT_INTERNAL;
-int weft__respond_error(struct http_conn *c, int status) WEFT_INTERNAL;
+int weft__respond_error(struct http_conn *c, int status, bool head_only) WEFT_INTERNAL;
 
 /* output.c */
 int weft__out_append(struct http_conn *c, const void *ptr, size_t len) WEFT_INTERNAL;

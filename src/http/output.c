@@ -40,7 +40,11 @@ static __thread unsigned n_pieces;
 
 size_t weft__out_queued(const struct http_conn *c)
 {
-    return c->out ? c->out->bytes : 0;
+    size_t n = c->out ? c->out->bytes : 0;
+    if (c->hl->batch_owner == c) /* not written yet either */
+        for (unsigned i = 0; i < n_pieces; i++)
+            n += pieces[i].len;
+    return n;
 }
 
 /* ---- the connection's queue ---------------------------------------------- */

@@ -63,6 +63,7 @@ void weft__inbuf_reset_request(struct inbuf *in)
     in->n_fields = in->n_trailers = 0;
     in->last_cb = 0;
     in->in_trailers = in->head_done = in->message_done = in->expect_continue = false;
+    in->continue_sent = in->conn_close = in->conn_keep_alive = false;
     in->has_cl = in->has_te = false;
     in->n_host = in->n_cl = 0;
     in->scan_pos = in->start;
@@ -72,15 +73,17 @@ void weft__inbuf_reset_request(struct inbuf *in)
 
 /* ---- weft's head checks -------------------------------------------------- */
 
-/* Scans the head bytes read since the last call, up to the blank line that
-   ends it: every line must end in CRLF (no bare LF or CR), a header line
-   must not start with whitespace (obs-fold) or a colon (empty name).
+/* Scans the head bytes up to `upto` (the bytes llhttp has just been given),
+   up to the blank line that ends the head: every line must end in CRLF (no
+   bare LF or CR), a header line must not start with whitespace (obs-fold)
+   or a colon (empty name). Scanning only what llhttp parsed keeps errors in
+   byte order, so how the input was split never changes the verdict.
    Returns 0 or 400. */
-int weft__scan_head(struct inbuf *in)
+int weft__scan_head(struct inbuf *in, size_t upto)
 {
     uint8_t st = in->scan_state;
     uint32_t line = in->scan_line;
-    for (size_t i = in->scan_pos; i < in->end && st != HS_DONE; i++) {
+    for (size_t i = in->scan_pos; i < upto && st != HS_DONE; i++) {
         unsigned char ch = (unsigned char)in->data[i];
         switch (st) {
         case HS_LINE_START:
@@ -179,6 +182,37 @@ static bool span_ieq(struct inbuf *in, struct span s, const char *lit)
     return weft_slice_ieq((weft_slice_t){in->data + s.off, s.len}, lit);
 }
 
+/* Connection is a comma-separated list of tokens with optional whitespace
+   around each (RFC 9110 7.6.1, 5.6.1): "close" or "keep-alive" anywhere in
+   it counts, "close\t" included. */
+static void connection_tokens(struct inbuf *in, struct span v)
+{
+    const char *p = in->data + v.off, *end = p + v.len;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+            p++;
+        const char *tok = p;
+        while (p < end && *p != ',')
+            p++;
+        const char *tend = p;
+        while (tend > tok && (tend[-1] == ' ' || tend[-1] == '\t'))
+            tend--;
+        weft_slice_t t = {tok, (size_t)(tend - tok)};
+        if (weft_slice_ieq(t, "close"))
+            in->conn_close = true;
+        else if (weft_slice_ieq(t, "keep-alive"))
+            in->conn_keep_alive = true;
+    }
+}
+
+/* Checks that the request line names HTTP (RFC 9112 2.3): llhttp 8.1 also
+   takes RTSP and ICE. The version follows the target and one space. */
+static bool protocol_is_http(struct inbuf *in)
+{
+    size_t at = (size_t)in->url.off + in->url.len + 1;
+    return at + 5 <= in->end && !memcmp(in->data + at, "HTTP/", 5);
+}
+
 /* Notes what the framing checks need to know about a header. */
 static int on_header_value_complete(llhttp_t *p)
 {
@@ -194,6 +228,8 @@ static int on_header_value_complete(llhttp_t *p)
         in->has_te = true;
     else if (span_ieq(in, f->name, "expect") && span_ieq(in, f->value, "100-continue"))
         in->expect_continue = true;
+    else if (span_ieq(in, f->name, "connection"))
+        connection_tokens(in, f->value);
     return 0;
 }
 
@@ -203,6 +239,8 @@ static int on_headers_complete(llhttp_t *p)
     struct inbuf *in = inbuf_of(p);
     in->head_done = true;
     unsigned minor = llhttp_get_http_minor(p);
+    if (!protocol_is_http(in))
+        return reject(in, 400);
     if (llhttp_get_http_major(p) != 1)
         return reject(in, 505);
     if (minor == 1 && in->n_host != 1)

@@ -74,7 +74,11 @@ struct exchange *weft__exchange_new(struct http_conn *c)
     r->n_fields = in->n_fields;
     r->n_trailers = in->n_trailers;
     r->http_minor = llhttp_get_http_minor(&in->parser);
-    r->keep_alive = llhttp_should_keep_alive(&in->parser) && !(c->flags & CF_CLOSE_AFTER);
+    /* Keep-alive from our own reading of Connection (llhttp's misses a
+       token followed by a tab): HTTP/1.1 unless "close", HTTP/1.0 only
+       with "keep-alive". */
+    r->keep_alive = !(c->flags & CF_CLOSE_AFTER) && !in->conn_close &&
+                    (r->http_minor >= 1 || in->conn_keep_alive);
     r->head_only = llhttp_get_method(&in->parser) == HTTP_HEAD;
     split_target(r);
     ex->res.req = r;

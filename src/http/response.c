@@ -399,7 +399,7 @@ void weft__exchange_client_gone(struct exchange *ex)
 
 /* Answers a request the engine rejected (no exchange, no handler): status,
    a one-line body, Connection: close. */
-int weft__respond_error(struct http_conn *c, int status)
+int weft__respond_error(struct http_conn *c, int status, bool head_only)
 {
     char buf[512];
     size_t dlen;
@@ -408,7 +408,9 @@ int weft__respond_error(struct http_conn *c, int status)
     int n = snprintf(buf, sizeof(buf),
                      "HTTP/1.1 %d %s\r\n%.*sServer: weft\r\nContent-Type: text/plain; "
                      "charset=utf-8\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-                     status, reason, (int)dlen, date, strlen(reason) + 1, reason);
+                     status, reason, (int)dlen, date, strlen(reason) + 1, head_only ? "" : reason);
+    if (head_only)
+        n--; /* the head of a HEAD answer: no body, not even its newline */
     count_status(c->hl, status);
     atomic_fetch_add_explicit(&c->hl->rejected, 1, memory_order_relaxed);
     return weft__out_append(c, buf, (size_t)n);

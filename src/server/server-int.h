@@ -40,4 +40,8 @@ struct weft_server {
     weft_log_episode_t accept_log;
 };
 
+/* Serves a connected socket (a socketpair end, non-blocking) on loop
+   `loop` as listener 0's: for tests and the fuzzer. Any thread. */
+int weft__server_adopt(weft_server_t *srv, unsigned loop, int fd) WEFT_INTERNAL;
+
 #endif /* WEFT_SERVER_INT_H */

@@ -298,6 +298,42 @@ static void on_accept(uv_poll_t *poll, int status, int events)
     }
 }
 
+/* For tests and the fuzzer: serve an already connected socket (one end
+   of a socketpair) on loop i, as if listener 0 had accepted it. */
+struct adoption {
+    struct weft_server *srv;
+    unsigned loop;
+    int fd;
+};
+
+static void adopt_on_loop(void *arg)
+{
+    struct adoption *a = arg;
+    struct http_loop *hl = a->srv->loops[a->loop];
+    struct sockaddr_storage ss = {.ss_family = AF_UNIX};
+    atomic_fetch_add_explicit(&a->srv->conns, 1, memory_order_relaxed);
+    if (!weft__conn_new(hl, a->fd, &a->srv->listeners->site, (struct sockaddr *)&ss,
+                        sizeof(sa_family_t))) {
+        close(a->fd);
+        atomic_fetch_sub_explicit(&a->srv->conns, 1, memory_order_relaxed);
+    }
+    weft__free(a);
+}
+
+int weft__server_adopt(weft_server_t *srv, unsigned loop, int fd)
+{
+    if (!srv->started || loop >= srv->threads || !srv->listeners)
+        return -EINVAL;
+    struct adoption *a = weft__malloc(sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    *a = (struct adoption){srv, loop, fd};
+    int r = weft_loop_post(weft_loop_group_loop(srv->group, loop), adopt_on_loop, a);
+    if (r < 0)
+        weft__free(a);
+    return r;
+}
+
 void weft__site_conn_closed(struct http_loop *hl)
 {
     struct weft_server *srv = hl->srv;
