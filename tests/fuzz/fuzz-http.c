@@ -27,7 +27,7 @@
 
 #include "http-test.h"
 
-#define MARK      "\n--MARK--\n"
+#define MARK       "\n--MARK--\n"
 #define ANSWER_MAX (1 << 20)
 
 static struct http_test_server server;
@@ -150,8 +150,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     blank_dates(whole, a);
     blank_dates(split, b);
     if (a != b || memcmp(whole, split, a)) {
-        fprintf(stderr, "fuzz-http: answers differ, whole (%zu bytes):\n%.*s\n--- split (%zu):\n%.*s\n",
-                a, (int)(a < 2000 ? a : 2000), whole, b, (int)(b < 2000 ? b : 2000), split);
+        fprintf(stderr,
+                "fuzz-http: answers differ, whole (%zu bytes):\n%.*s\n--- split (%zu):\n%.*s\n", a,
+                (int)(a < 2000 ? a : 2000), whole, b, (int)(b < 2000 ? b : 2000), split);
         abort();
     }
     return 0;

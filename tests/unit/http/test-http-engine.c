@@ -388,8 +388,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(http10_keeps_alive_only_when_asked, setup, teardown),
         cmocka_unit_test_setup_teardown(stats_count_requests_and_classes, setup, teardown),
-        cmocka_unit_test_setup_teardown(listen_reports_port_in_use_and_bad_hosts, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(listen_reports_port_in_use_and_bad_hosts, setup, teardown),
         cmocka_unit_test(server_new_survives_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
