@@ -48,6 +48,8 @@ typedef struct {
     unsigned max_pipeline;     /* requests read ahead of their answers; 32 */
     size_t output_high_water;  /* queued output per connection; 256 KiB */
     int64_t linger_ms;         /* reading and discarding before close; 2 s */
+    int64_t drain_timeout_ms;  /* a graceful stop waits this long for
+                                  requests under way; 30 s */
 } weft_server_options_t;
 
 /* weft_server_new - a server that serves nothing yet. NULL with errno:
@@ -69,14 +71,24 @@ WEFT_API int weft_server_listen(weft_server_t *srv, const char *host, uint16_t p
    0 if there is no such listener. */
 WEFT_API uint16_t weft_server_port(const weft_server_t *srv, unsigned i);
 
-/* weft_server_start - freeze the apps, start the loop threads and accept.
-   Returns 0, -EBUSY (started already), -EINVAL (no listener), or why a
-   loop could not start. */
+/* weft_server_start - freeze the apps, raise the soft RLIMIT_NOFILE to
+   the hard limit (as nginx's worker_rlimit_nofile: a server's connections
+   are file descriptors), start the loop threads and accept. Returns 0,
+   -EBUSY (started already), -EINVAL (no listener), or why a loop could not
+   start. */
 WEFT_API int weft_server_start(weft_server_t *srv);
 
-/* weft_server_stop - stop accepting, close connections, stop the loops.
-   Any thread, async-signal-unsafe (call it from a loop or a normal thread;
-   the weft binary calls it from a signal watcher on a loop). Returns 0. */
+/*
+ * weft_server_stop - stop gracefully: every loop stops accepting, accepts
+ * what is already waiting in its listener's backlog (closing a listener
+ * would reset those), closes idle keep-alive connections, and lets every
+ * connection with a request under way (or not yet sent, on a connection
+ * just accepted) finish it; those answers carry Connection: close. Each
+ * loop stops when its last connection closed, or at drain_timeout_ms, when
+ * what is left is closed. A second call stops at once. Returns 0.
+ * Thread-safety: any thread (not from a signal handler: the weft binary
+ * calls it from a uv_signal_t watcher on a loop).
+ */
 WEFT_API int weft_server_stop(weft_server_t *srv);
 
 /* weft_server_wait - block until every loop has stopped. -EDEADLK on one of

@@ -196,6 +196,7 @@ static void dispatch(struct http_conn *c)
         return;
     }
     c->ex = ex;
+    c->flags |= CF_SERVED;
     atomic_fetch_add_explicit(&c->hl->requests, 1, memory_order_relaxed);
     c->site->handler(&ex->req, &ex->res, c->site->handler_arg);
 }
@@ -531,6 +532,23 @@ void weft__conn_schedule(struct http_conn *c)
         hl->ready->ready_prev = &c->ready_next;
     hl->ready = c;
     uv_check_start(&hl->check, on_check);
+}
+
+/* A graceful stop on this loop: idle keep-alive connections close now;
+   one with a request under way, or just accepted and not heard from yet,
+   gets that one answered (with Connection: close, since the loop is
+   stopping) and then closes. */
+void weft__http_loop_drain(struct http_loop *hl)
+{
+    for (struct http_conn *c = hl->conns.next, *next; c != &hl->conns; c = next) {
+        next = c->next;
+        bool busy = c->ex || weft__out_queued(c) || (c->flags & CF_STARTED) ||
+                    (c->in && c->in->parsed < c->in->end) || !(c->flags & CF_SERVED);
+        if (!busy)
+            weft__conn_close(c);
+        else if (!c->ex && !(c->flags & CF_STARTED) && (c->flags & CF_SERVED))
+            c->flags |= CF_CLOSE_AFTER;
+    }
 }
 
 void weft__http_loop_close_all(struct http_loop *hl)

@@ -203,6 +203,7 @@ enum conn_flags {
     CF_BATCHING = 1u << 6,    /* answers go to the loop's batch */
     CF_STARTED = 1u << 7,     /* bytes of a request arrived */
     CF_IN_DRAIN = 1u << 8,    /* inside a streaming handler's drain callback */
+    CF_SERVED = 1u << 9,      /* at least one request dispatched */
 };
 
 /* What a connection serves: the handler its listener was given (the
@@ -226,8 +227,7 @@ struct http_conn {
     uint64_t body_seen;                         /* body bytes, for the minimum rate */
     uint64_t body_checked;
     uint32_t linger_bytes;
-    uint16_t flags;   /* enum conn_flags */
-    uint16_t pending; /* answers queued but not fully written */
+    uint16_t flags; /* enum conn_flags */
     int fd;
     union {
         struct sockaddr sa;
@@ -269,7 +269,9 @@ struct http_loop {
     struct lwatch *watches; /* this loop's listening sockets (server.c) */
     unsigned n_watches;
     unsigned n_conns;
-    bool stopping;
+    bool stopping;  /* draining: no new requests after the current ones */
+    bool stop_sent; /* weft_loop_stop called */
+    int64_t drain_deadline_ms;
     /* figures (this loop's, summed by weft_server_stats) */
     _Atomic uint64_t accepted, open, requests, rejected, timeouts;
     _Atomic uint64_t by_class[6]; /* responses per status class 1xx..5xx */
@@ -285,6 +287,7 @@ void weft__conn_kick(struct http_conn *c) WEFT_INTERNAL;
 void weft__conn_schedule(struct http_conn *c) WEFT_INTERNAL;
 void weft__conn_update_poll(struct http_conn *c) WEFT_INTERNAL;
 void weft__http_loop_close_all(struct http_loop *hl) WEFT_INTERNAL;
+void weft__http_loop_drain(struct http_loop *hl) WEFT_INTERNAL;
 
 /* server.c: the listener side of a loop */
 void weft__site_conn_closed(struct http_loop *hl) WEFT_INTERNAL;

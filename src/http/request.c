@@ -77,7 +77,7 @@ struct exchange *weft__exchange_new(struct http_conn *c)
     /* Keep-alive from our own reading of Connection (llhttp's misses a
        token followed by a tab): HTTP/1.1 unless "close", HTTP/1.0 only
        with "keep-alive". */
-    r->keep_alive = !(c->flags & CF_CLOSE_AFTER) && !in->conn_close &&
+    r->keep_alive = !(c->flags & CF_CLOSE_AFTER) && !in->conn_close && !hl->stopping &&
                     (r->http_minor >= 1 || in->conn_keep_alive);
     r->head_only = llhttp_get_method(&in->parser) == HTTP_HEAD;
     split_target(r);

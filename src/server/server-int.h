@@ -37,6 +37,8 @@ struct weft_server {
     struct http_loop **loops;
     weft_loop_group_t *group;
     bool started;
+    _Atomic bool stop_requested;
+    int64_t drain_timeout_ms;
     weft_log_episode_t accept_log;
 };
 

@@ -24,6 +24,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ static int resolve_limits(struct weft_server *srv, const weft_server_options_t *
     l->idle_timeout_ms = or_default(o->idle_timeout_ms, 30000);
     l->send_timeout_ms = l->idle_timeout_ms;
     l->linger_ms = or_default(o->linger_ms, 2000);
+    srv->drain_timeout_ms = or_default(o->drain_timeout_ms, 30000);
     l->body_min_rate = o->body_min_rate ? o->body_min_rate : 1024;
     l->max_header_size = (size_t)or_default((int64_t)o->max_header_size, 16 * 1024);
     l->max_uri_size = (size_t)or_default((int64_t)o->max_uri_size, 8 * 1024);
@@ -338,6 +340,11 @@ void weft__site_conn_closed(struct http_loop *hl)
 {
     struct weft_server *srv = hl->srv;
     atomic_fetch_sub_explicit(&srv->conns, 1, memory_order_relaxed);
+    if (hl->stopping && hl->n_conns == 0 && !hl->stop_sent) {
+        hl->stop_sent = true; /* drained: this loop is done */
+        weft_loop_stop(hl->loop);
+        return;
+    }
     if (!at_cap(srv))
         for (unsigned i = 0; i < hl->n_watches; i++)
             watch_resume(&hl->watches[i]);
@@ -345,6 +352,13 @@ void weft__site_conn_closed(struct http_loop *hl)
 
 void weft__site_tick(struct http_loop *hl)
 {
+    if (hl->stopping) {
+        if (hl->now_ms >= hl->drain_deadline_ms && !hl->stop_sent) {
+            hl->stop_sent = true; /* what is left is closed as the loop stops */
+            weft_loop_stop(hl->loop);
+        }
+        return;
+    }
     if (at_cap(hl->srv))
         return;
     for (unsigned i = 0; i < hl->n_watches; i++)
@@ -409,6 +423,15 @@ static void on_loop_stop(weft_loop_t *loop, unsigned index, void *arg)
     hl->check_open = false;
 }
 
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl); /* best effort: the cap still applies */
+    }
+}
+
 int weft_server_start(weft_server_t *srv)
 {
     if (srv->started)
@@ -425,6 +448,7 @@ int weft_server_start(weft_server_t *srv)
     }
     for (struct listener *l = srv->listeners; l; l = l->next)
         weft_app_freeze(l->app);
+    raise_fd_limit();
     weft_loop_group_options_t go = {.loops = srv->threads,
                                     .name = "weft-http",
                                     .on_start = on_loop_start,
@@ -437,10 +461,52 @@ int weft_server_start(weft_server_t *srv)
     return weft_loop_group_start(srv->group);
 }
 
+/* Takes what waits in a listener's backlog: closing the listener later
+   would reset those connections. */
+static void accept_backlog(struct lwatch *w)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(w->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return;
+        accept_one(w, fd, &ss, len);
+    }
+}
+
+/* Runs on each loop: the graceful stop of weft_server_stop. */
+static void begin_drain(void *arg)
+{
+    struct http_loop *hl = arg;
+    if (hl->stopping || !hl->uv)
+        return;
+    hl->stopping = true;
+    hl->drain_deadline_ms = (int64_t)uv_now(hl->uv) + hl->srv->drain_timeout_ms;
+    for (unsigned i = 0; i < hl->n_watches; i++) {
+        struct lwatch *w = &hl->watches[i];
+        accept_backlog(w);
+        uv_poll_stop(&w->poll);
+        w->paused = true;
+    }
+    weft__http_loop_drain(hl);
+    if (hl->n_conns == 0 && !hl->stop_sent) {
+        hl->stop_sent = true;
+        weft_loop_stop(hl->loop);
+    }
+}
+
 int weft_server_stop(weft_server_t *srv)
 {
-    if (srv->group)
-        weft_loop_group_stop(srv->group);
+    if (!srv->group)
+        return 0;
+    if (atomic_exchange(&srv->stop_requested, true)) {
+        weft_loop_group_stop(srv->group); /* the second time: at once */
+        return 0;
+    }
+    for (unsigned i = 0; i < srv->threads; i++)
+        if (weft_loop_post(weft_loop_group_loop(srv->group, i), begin_drain, srv->loops[i]) < 0)
+            weft_loop_stop(weft_loop_group_loop(srv->group, i));
     return 0;
 }
 

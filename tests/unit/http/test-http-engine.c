@@ -85,10 +85,17 @@ static void gone_poll(weft_loop_t *loop, int status, void *arg)
     seen.gone_checked = true;
 }
 
+static void answer_slow(weft_loop_t *loop, int status, void *arg)
+{
+    weft_response_send(arg, "slow", 4);
+}
+
 static void handler(weft_request_t *req, weft_response_t *res, void *arg)
 {
     weft_slice_t path = weft_request_path(req);
-    if (weft_slice_eq(path, "/later")) {
+    if (weft_slice_eq(path, "/slow")) {
+        weft_loop_delay(weft_request_loop(req), 300, answer_slow, res, NULL);
+    } else if (weft_slice_eq(path, "/later")) {
         weft_loop_post(weft_request_loop(req), answer_later, res);
     } else if (weft_slice_eq(path, "/stream")) {
         stream.chunks_left = 1024; /* 64 MiB: more than any socket buffers */
@@ -340,6 +347,51 @@ static void stats_count_requests_and_classes(void **state)
     assert_true(st.connections_accepted >= 2);
 }
 
+struct stopper {
+    weft_server_t *srv;
+    int64_t stopped_after_ms;
+};
+
+static void *stop_and_wait(void *arg)
+{
+    struct stopper *st = arg;
+    int64_t start = weft_test_now_ms();
+    weft_server_stop(st->srv);
+    weft_server_wait(st->srv);
+    st->stopped_after_ms = weft_test_now_ms() - start;
+    return NULL;
+}
+
+static void graceful_stop_finishes_requests_under_way(void **state)
+{
+    struct http_test_server g;
+    assert_int_equal(http_test_start(&g, NULL, handler, NULL), 0);
+    int idle = http_test_connect(&g), busy = http_test_connect(&g);
+    const char *get = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    http_test_write(idle, get, strlen(get));
+    assert_true(http_test_read_responses(idle, buf, BUF, 1, weft_test_ms(5000)) > 0);
+    const char *slow = "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n";
+    http_test_write(busy, slow, strlen(slow));
+    weft_test_sleep_ms(50); /* under way */
+    struct stopper st = {g.srv, 0};
+    pthread_t t;
+    pthread_create(&t, NULL, stop_and_wait, &st);
+    /* The idle keep-alive connection is closed at once. */
+    assert_int_equal(http_test_read_all(idle, buf, BUF, weft_test_ms(2000)), 0);
+    /* The request under way is answered, with Connection: close, then closed. */
+    ssize_t n = http_test_read_all(busy, buf, BUF, weft_test_ms(5000));
+    assert_true(n > 0);
+    assert_non_null(memmem(buf, (size_t)n, "slow", 4));
+    assert_non_null(memmem(buf, (size_t)n, "Connection: close", 17));
+    pthread_join(t, NULL);
+    assert_true(st.stopped_after_ms >= 200); /* it waited for the request */
+    assert_true(st.stopped_after_ms < weft_test_ms(3000));
+    close(idle);
+    close(busy);
+    weft_server_free(g.srv);
+    weft_app_free(g.app);
+}
+
 static void *make_server(void *arg)
 {
     weft_server_t *srv = weft_server_new(NULL);
@@ -390,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stats_count_requests_and_classes, setup, teardown),
         cmocka_unit_test_setup_teardown(listen_reports_port_in_use_and_bad_hosts, setup, teardown),
         cmocka_unit_test(server_new_survives_oom),
+        cmocka_unit_test(graceful_stop_finishes_requests_under_way),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
