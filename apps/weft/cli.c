@@ -32,9 +32,9 @@ static const struct option_def defs[] = {
     {"--max-header-size", K_SIZE, "B  request line and headers (16k)"},
     {"--max-body-size", K_SIZE, "B    request body (1m)"},
     {"--max-pipeline", K_UINT, "N     requests answered per read before yielding (32)"},
-    {"--pool", K_LATER, "N"},
-    {"--queue", K_LATER, "N"},
-    {"--access-log", K_LATER, "FILE|-"},
+    {"--pool", K_UINT, "N         threads of the job pool (default: CPUs available)"},
+    {"--queue", K_UINT, "N        jobs waiting in the pool before 503 (1024)"},
+    {"--access-log", K_STRING, "FILE|-  combined log format (default: none)"},
     {"--plugin", K_LATER, "PATH.so"},
     {"--admin", K_LATER, "H:P"},
     {"--drain-timeout", K_LATER, "D"},
@@ -132,13 +132,21 @@ static int apply(struct cli *cli, const char *flag, const char *value)
         if (!parse_u64(value, &n, &end) || *end || n > 65535)
             return bad(flag, "not a port number", value);
         cli->port = (uint16_t)n;
+    } else if (!strcmp(flag, "--access-log")) {
+        cli->access_log = value;
+    } else if (!strcmp(flag, "--queue")) {
+        char *end;
+        if (!parse_u64(value, &n, &end) || *end || n == 0 || n > 100000000)
+            return bad(flag, "not a positive count", value);
+        cli->pool.queue_capacity = (size_t)n;
     } else if (!strcmp(flag, "--threads") || !strcmp(flag, "--max-connections") ||
-               !strcmp(flag, "--max-pipeline")) {
+               !strcmp(flag, "--max-pipeline") || !strcmp(flag, "--pool")) {
         char *end;
         if (!parse_u64(value, &n, &end) || *end || n == 0 || n > 100000)
             return bad(flag, "not a positive count", value);
         *(!strcmp(flag, "--threads")           ? &o->threads
           : !strcmp(flag, "--max-connections") ? &o->max_connections
+          : !strcmp(flag, "--pool")            ? &cli->pool.threads
                                                : &o->max_pipeline) = (unsigned)n;
     } else if (!strcmp(flag, "--header-timeout") || !strcmp(flag, "--idle-timeout")) {
         if (!parse_duration(value, &ms) || ms <= 0)
@@ -175,6 +183,8 @@ int weft_cli_parse(int argc, char **argv, struct cli *cli)
     memset(cli, 0, sizeof(*cli));
     cli->host = "127.0.0.1";
     cli->port = 8080;
+    cli->pool.queue_capacity = 1024;
+    cli->pool.name = "weft-job";
     int i = 1;
     if (i < argc && !strcmp(argv[i], "serve"))
         i++;

@@ -6,13 +6,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "weft/server.h"
+#include "weft/weft.h"
 
 struct cli {
     const char *host;
     uint16_t port;
     const char *dir; /* serve this directory instead of the demo app */
     weft_server_options_t server;
+    weft_pool_options_t pool;
+    const char *access_log; /* NULL: none; "-": standard output */
     bool help, version;
 };
 

@@ -2,9 +2,17 @@
 #ifndef WEFT_APP_DEMO_H
 #define WEFT_APP_DEMO_H
 
-#include "weft/app.h"
+#include "weft/weft.h"
 
-/* A new demo app, or NULL with errno. */
-weft_app_t *weft_demo_app_new(void);
+/* What the demo's routes reach: the pool its jobs run on and the server
+   whose figures /stats shows (set once the server exists). */
+struct demo {
+    weft_pool_t *pool;
+    weft_server_t *srv;
+};
+
+/* A new demo app over d (borrowed for the app's life), or NULL with
+   errno. */
+weft_app_t *weft_demo_app_new(struct demo *d);
 
 #endif

@@ -1,17 +1,19 @@
 /*
- * main.c - the weft command: parse the flags, serve the demo app, stop
- * cleanly on SIGINT or SIGTERM.
+ * main.c - the weft command: parse the flags, serve the demo app with its
+ * job pool, stop gracefully on SIGINT or SIGTERM (a second signal stops at
+ * once).
  *
  * Signals: every loop thread blocks asynchronous signals, so they reach
  * the main thread (waiting in weft_server_wait), where libuv's handler
- * hands them to loop 0 through its signal pipe; the watcher there stops
- * the server. SIGPIPE is ignored: writes report EPIPE instead.
+ * hands them to loop 0 through its signal pipe; the watcher there asks the
+ * server to stop. SIGPIPE is ignored: writes report EPIPE instead.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "access_log.h"
 #include "cli.h"
 #include "demo.h"
 #include "weft/weft.h"
@@ -24,7 +26,7 @@ struct signals {
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct signals *s = h->data;
-    weft_server_stop(s->srv);
+    weft_server_stop(s->srv); /* graceful the first time, at once the second */
 }
 
 static void close_signals(weft_loop_t *loop, void *arg)
@@ -60,6 +62,43 @@ static void print_listening(const struct cli *cli, uint16_t port)
     fflush(stdout);
 }
 
+/* Everything main builds, so one function can take it down. */
+struct parts {
+    struct demo demo;
+    weft_app_t *app;
+    weft_server_t *srv;
+    struct access_log *log;
+};
+
+static void take_down(struct parts *p)
+{
+    weft_server_free(p->srv);
+    weft_app_free(p->app);
+    weft_pool_free(p->demo.pool);
+    access_log_close(p->log);
+}
+
+static int build(struct parts *p, const struct cli *cli)
+{
+    char where[300];
+    int r;
+    if (cli->access_log && !(p->log = access_log_open(cli->access_log)))
+        return fail(cli->access_log, -errno);
+    if (!(p->demo.pool = weft_pool_new(&cli->pool)))
+        return fail("starting the job pool", -errno);
+    if (!(p->app = weft_demo_app_new(&p->demo)) || !(p->srv = weft_server_new(&cli->server)))
+        return fail("starting", -errno);
+    p->demo.srv = p->srv;
+    if (p->log && (r = access_log_attach(p->log, p->app)) < 0)
+        return fail("the access log", r);
+    snprintf(where, sizeof(where), "cannot listen on %s:%u", cli->host, cli->port);
+    if ((r = weft_server_listen(p->srv, cli->host, cli->port, p->app)) < 0)
+        return fail(where, r);
+    if ((r = weft_server_start(p->srv)) < 0)
+        return fail("starting the server", r);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli;
@@ -75,26 +114,15 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
-    weft_app_t *app = weft_demo_app_new();
-    weft_server_t *srv = app ? weft_server_new(&cli.server) : NULL;
-    char where[300];
-    snprintf(where, sizeof(where), "cannot listen on %s:%u", cli.host, cli.port);
-    if (!srv)
-        r = fail("starting", -errno);
-    else if ((r = weft_server_listen(srv, cli.host, cli.port, app)) < 0)
-        r = fail(where, r);
-    else if ((r = weft_server_start(srv)) < 0)
-        r = fail("starting the server", r);
-    if (r) {
-        weft_server_free(srv);
-        weft_app_free(app);
+    struct parts p = {0};
+    if ((r = build(&p, &cli))) {
+        take_down(&p);
         return r;
     }
-    struct signals sig = {.srv = srv};
-    weft_loop_post(weft_server_loop(srv, 0), watch_signals, &sig);
-    print_listening(&cli, weft_server_port(srv, 0));
-    weft_server_wait(srv);
-    weft_server_free(srv);
-    weft_app_free(app);
+    struct signals sig = {.srv = p.srv};
+    weft_loop_post(weft_server_loop(p.srv, 0), watch_signals, &sig);
+    print_listening(&cli, weft_server_port(p.srv, 0));
+    weft_server_wait(p.srv);
+    take_down(&p);
     return 0;
 }

@@ -1,15 +1,30 @@
 /*
- * weft/app.h - an application: what a server runs for the requests that
- * reach one of its listeners.
+ * weft/app.h - an application: routes, hooks, state, offloading to a pool.
  *
- * An app is set up before serving (its handler, its user state) and is
- * frozen when a server starts serving it: from then on every loop reads it
- * without locks, and changing it fails with -EBUSY (Wookie's rule). The
+ * An app is set up before serving: routes (method + pattern -> handler),
+ * hooks, user state, the pool its blocking handlers offload to. A server
+ * freezes it when it starts serving it: from then on every loop reads it
+ * without locks, and set-up calls fail with -EBUSY (Wookie's rule). The
  * same app may be served by many loops and listeners; different apps on
- * different ports share nothing.
+ * different ports share nothing. Mutable state belongs per loop, per
+ * request, or behind the app's own locks.
+ *
+ * A request goes through, in this order:
+ *   1. the before hooks, in registration order: each may answer at once
+ *      (the request ends there), or return a future that holds the request
+ *      until it settles (fulfilled: go on; rejected: 403, unless an error
+ *      hook answers) -- async authentication, as Wookie's hooks can;
+ *   2. routing: the route for the method and path; a path that exists for
+ *      other methods gets 405 with Allow; no route gets the fallback
+ *      handler or 404; HEAD falls back to the GET route;
+ *   3. the handler: it answers at once, streams, or offloads a blocking
+ *      job to the pool (weft_offload) and answers when it settles;
+ *   4. once the response is finished, the after hooks (an access log).
+ * Error hooks run when an offloaded job fails, and may answer (else 500).
  *
  * Thread-safety: set-up calls are not thread-safe (one thread, before
- * serving); once frozen, an app is read-only and safe on every loop.
+ * serving); a frozen app is read-only and safe on every loop. Everything a
+ * handler or hook calls is loop thread only, unless said otherwise.
  */
 #ifndef WEFT_APP_H
 #define WEFT_APP_H
@@ -21,6 +36,7 @@
 
 #include "weft/error.h"
 #include "weft/http.h"
+#include "weft/pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -28,28 +44,144 @@ extern "C" {
 
 typedef struct weft_app weft_app_t;
 
-/* weft_app_new - an empty app: every request gets 404 until a handler is
-   set. NULL with errno ENOMEM. */
+/* weft_app_new - an empty app: every request gets 404 until routes or a
+   fallback are added. NULL with errno ENOMEM. */
 WEFT_API weft_app_t *weft_app_new(void);
 
-/* weft_app_set_handler - the handler for every request the app's routes do
-   not take (all of them, for an app without routes). arg is borrowed for
-   the app's life. -EBUSY once frozen. */
+/* weft_app_free - after every server serving it is freed (plugins' fini
+   run first, see weft_app_use). NULL is fine. */
+WEFT_API void weft_app_free(weft_app_t *app);
+
+/* ---- routes --------------------------------------------------------------- */
+
+/* Route options (zero for defaults). */
+typedef struct {
+    int64_t deadline_ms; /* offloaded jobs of this route: 504 past it; 0: none */
+    bool cancel_on_eof;  /* a client half-closing (EOF) counts as gone */
+} weft_route_options_t;
+
+/*
+ * weft_app_route - handle method + pattern with handler(req, res, arg).
+ * method: "GET", "POST"... or "*" for any. pattern: "/" followed by
+ * segments; a segment ":name" matches one non-empty segment, a last
+ * segment "*name" matches the rest of the path (possibly empty). Static
+ * segments win over parameters, parameters over the rest. Parameters are
+ * percent-decoded (weft_request_param). arg is borrowed for the app's life.
+ * Matching costs the same however many routes there are (a trie by
+ * segment). Returns 0, -EINVAL (bad method or pattern, or a ":name"/"*name"
+ * conflicting with another name at the same place), -EEXIST (the same
+ * method and pattern again), -EBUSY (frozen), -ENOMEM.
+ */
+WEFT_API int weft_app_route(weft_app_t *app, const char *method, const char *pattern,
+                            weft_handler_fn handler, void *arg);
+WEFT_API int weft_app_route_ex(weft_app_t *app, const char *method, const char *pattern,
+                               weft_handler_fn handler, void *arg,
+                               const weft_route_options_t *opts);
+
+/* weft_app_set_handler - the fallback for requests no route takes (all of
+   them, for an app without routes). -EBUSY once frozen. */
 WEFT_API int weft_app_set_handler(weft_app_t *app, weft_handler_fn fn, void *arg);
 
-/* weft_app_set_state / weft_app_state - per-app user state, borrowed for the
-   app's life; freed by the user after weft_app_free. set: -EBUSY once
-   frozen. */
+/* ---- hooks ---------------------------------------------------------------- */
+
+/* A before hook: return NULL to go on (or after answering res: then the
+   request ends), or a future to hold the request until it settles. The
+   future is taken over (the app drops the reference). */
+typedef weft_future_t *(*weft_before_fn)(weft_request_t *req, weft_response_t *res, void *arg);
+/* An after hook: the response is finished (read its figures, log). */
+typedef void (*weft_after_fn)(weft_request_t *req, weft_response_t *res, void *arg);
+/* An error hook: err (negative errno) and msg (may be NULL) from a failed
+   job or a rejected gate; answer res to take over, else 500 (or 403). */
+typedef void (*weft_error_fn)(weft_request_t *req, weft_response_t *res, int err, const char *msg,
+                              void *arg);
+
+/* Each returns 0, -EBUSY (frozen) or -ENOMEM. Hooks run in registration
+   order; arg is borrowed for the app's life. */
+WEFT_API int weft_app_before(weft_app_t *app, weft_before_fn fn, void *arg);
+WEFT_API int weft_app_after(weft_app_t *app, weft_after_fn fn, void *arg);
+WEFT_API int weft_app_on_error(weft_app_t *app, weft_error_fn fn, void *arg);
+
+/* ---- state, pool, freezing ------------------------------------------------ */
+
+/* weft_app_set_state / weft_app_state - per-app user state, borrowed for
+   the app's life. set: -EBUSY once frozen. The state is shared by every
+   loop serving the app: read-only, or guarded by its own locks. */
 WEFT_API int weft_app_set_state(weft_app_t *app, void *state);
 WEFT_API void *weft_app_state(const weft_app_t *app);
 
-/* weft_app_freeze - freeze now (a server does it when it starts serving).
-   Idempotent. */
+/* weft_app_set_pool - the pool weft_offload submits to (borrowed: free it
+   after the servers). -EBUSY once frozen. */
+WEFT_API int weft_app_set_pool(weft_app_t *app, weft_pool_t *pool);
+WEFT_API weft_pool_t *weft_app_pool(const weft_app_t *app);
+
+/* weft_app_freeze - freeze now (a server does it when it starts serving);
+   idempotent. */
 WEFT_API void weft_app_freeze(weft_app_t *app);
 WEFT_API bool weft_app_frozen(const weft_app_t *app);
 
-/* weft_app_free - after every server serving it is freed. NULL is fine. */
-WEFT_API void weft_app_free(weft_app_t *app);
+/* The app serving a request (for handlers shared by several apps). */
+WEFT_API weft_app_t *weft_request_app(const weft_request_t *req);
+
+/* ---- what a handler reads ------------------------------------------------- */
+
+/* weft_request_param - the route parameter called name (":name" or
+   "*name"), percent-decoded: true and *value set (borrowed for the
+   request's life), or false. */
+WEFT_API bool weft_request_param(weft_request_t *req, const char *name, weft_slice_t *value);
+
+/* weft_request_query_param - the first query parameter called name
+   (application/x-www-form-urlencoded: '+' is a space), decoded; a key with
+   no '=' has an empty value. true and *value set, or false. */
+WEFT_API bool weft_request_query_param(weft_request_t *req, const char *name, weft_slice_t *value);
+
+/* weft_url_decode - percent-decode in into out (at least in.len bytes);
+   plus_is_space for form encoding. Returns the decoded length, or -EINVAL
+   for a bad escape or a decoded NUL. Thread-safety: any thread. */
+WEFT_API ssize_t weft_url_decode(weft_slice_t in, char *out, bool plus_is_space);
+
+/* ---- answering ------------------------------------------------------------- */
+
+/* weft_response_json - 200 (or the status set) with a JSON text, copied,
+   as application/json. */
+WEFT_API int weft_response_json(weft_response_t *res, const char *json, size_t len);
+
+/* weft_response_redirect - status (301, 302, 303, 307 or 308; else
+   -EINVAL) to location, with a short body. */
+WEFT_API int weft_response_redirect(weft_response_t *res, int status, const char *location);
+
+/* ---- offloading to the pool ----------------------------------------------- */
+
+/* Called on the request's loop when the job settled: f holds its outcome
+   (fulfilled, rejected, cancelled). Answer res here. Not called when the
+   request no longer waits for it (504 sent, client gone): the result is
+   dropped. */
+typedef void (*weft_offload_fn)(weft_request_t *req, weft_response_t *res, weft_future_t *f,
+                                void *arg);
+
+/*
+ * weft_offload - run fn(job, arg) on the app's pool and answer when it
+ * settles: done(req, res, future, done_arg) runs on the loop (NULL: send
+ * the job's result: a pointer value as a C string body, an int or double
+ * as text; a failure through the error hooks, or 500). Never blocks the
+ * loop:
+ *   - pool full: 503 with Retry-After, answered at once (returns -EAGAIN);
+ *   - the route's deadline passes first: 504, the late result is dropped
+ *     (the job sees weft_job_cancelled());
+ *   - the client goes away (a reset, or EOF when the route says so): the
+ *     job's future is cancelled, which the job sees.
+ * arg is borrowed by the job until it ends; done_arg until done runs or
+ * the result is dropped (then done is not called: free done_arg in the
+ * job, or use an after hook). Returns 0, -EAGAIN (answered 503), -EPIPE
+ * (pool closed: answered 503), -ENOSYS (no pool set), -ENOMEM.
+ */
+WEFT_API int weft_offload(weft_request_t *req, weft_response_t *res, weft_job_fn fn, void *arg,
+                          weft_offload_fn done, void *done_arg);
+
+/* weft_offload_detached - a side effect that outlives the request (the
+   e-mail after the response, Django-style): fire and forget on the app's
+   pool. -EAGAIN (full), -EPIPE, -ENOSYS, -ENOMEM. Thread-safety: any
+   thread. */
+WEFT_API int weft_offload_detached(weft_app_t *app, weft_job_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

@@ -1,20 +1,109 @@
-/* app-int.h - the app's layout, shared with the server that serves it. */
+/*
+ * app-int.h - the app layer's private structures:
+ *
+ *   app.c      set-up, freezing, and the request pipeline (hooks, routing)
+ *   router.c   the route trie
+ *   params.c   route and query parameters, percent-decoding
+ *   offload.c  weft_offload: jobs on the pool, answered on the loop
+ *   respond.c  JSON and redirect answers
+ *
+ * Once frozen an app is read-only: every loop walks the same trie and hook
+ * arrays without locks. Per-request state (struct app_req) lives in the
+ * request's arena and dies with it.
+ */
 #ifndef WEFT_APP_INT_H
 #define WEFT_APP_INT_H
 
 #include <stdbool.h>
 
 #include "error/base.h"
+#include "http/http-int.h"
 #include "weft/app.h"
 
-struct weft_app {
+#define WEFT__MAX_PARAMS 16
+
+struct route {
+    struct route *next;
+    char method[16]; /* "" for any method */
     weft_handler_fn handler;
-    void *handler_arg;
-    void *state;
-    bool frozen;
+    void *arg;
+    weft_route_options_t opts;
 };
 
-/* The handler a server installs for an app's listeners (arg: the app). */
-void weft__app_dispatch(weft_request_t *req, weft_response_t *res, void *arg) WEFT_INTERNAL;
+/* A trie node: one path segment. */
+struct rnode {
+    char *label; /* static segment text (not for the root) */
+    size_t label_len;
+    struct rnode **statics; /* sorted by label */
+    size_t n_statics;
+    struct rnode *param; /* ":name" child */
+    char *param_name;
+    struct rnode *rest; /* "*name" child: takes the rest of the path */
+    char *rest_name;
+    struct route *routes; /* the handlers ending here, by method */
+};
+
+struct hook {
+    void *fn;
+    void *arg;
+};
+
+struct hooks {
+    struct hook *v;
+    size_t n;
+};
+
+struct weft_app {
+    struct rnode root;
+    weft_handler_fn fallback;
+    void *fallback_arg;
+    struct hooks before, after, error;
+    void *state;
+    weft_pool_t *pool;
+    bool frozen;
+    struct http_site site; /* what a server's listeners dispatch to */
+};
+
+struct param {
+    const char *name;
+    weft_slice_t raw; /* as matched, still encoded */
+};
+
+struct offload;
+
+/* Per request, in its arena. */
+struct app_req {
+    struct weft_app *app;
+    const struct route *route;
+    struct param params[WEFT__MAX_PARAMS];
+    unsigned n_params;
+    size_t next_hook;        /* the before hook to run next */
+    struct offload *offload; /* the job the response waits for */
+};
+
+/* app.c */
+struct app_req *weft__app_req(weft_request_t *req) WEFT_INTERNAL;
+const struct http_site *weft__app_site(weft_app_t *app) WEFT_INTERNAL;
+
+/* router.c */
+int weft__router_add(struct rnode *root, const char *method, const char *pattern,
+                     weft_handler_fn handler, void *arg,
+                     const weft_route_options_t *opts) WEFT_INTERNAL;
+/* Finds the node for path; params filled. NULL when no route's pattern
+   matches the path. */
+const struct rnode *weft__router_match(const struct rnode *root, weft_slice_t path,
+                                       struct app_req *ar) WEFT_INTERNAL;
+const struct route *weft__router_method(const struct rnode *node,
+                                        weft_slice_t method) WEFT_INTERNAL;
+size_t weft__router_allow(const struct rnode *node, char *out, size_t cap) WEFT_INTERNAL;
+void weft__router_free(struct rnode *root) WEFT_INTERNAL;
+
+/* offload.c: the engine's notifications, forwarded by app.c */
+void weft__offload_response_done(struct app_req *ar) WEFT_INTERNAL;
+void weft__offload_client_gone(struct app_req *ar, bool reset) WEFT_INTERNAL;
+
+/* Runs the error hooks; if none answered, answers status. */
+void weft__app_error(struct app_req *ar, weft_request_t *req, weft_response_t *res, int err,
+                     const char *msg, int status) WEFT_INTERNAL;
 
 #endif /* WEFT_APP_INT_H */

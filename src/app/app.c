@@ -1,27 +1,100 @@
 /*
- * app.c - an application: a handler and user state, frozen once served.
+ * app.c - an application: set-up, freezing, and the pipeline every request
+ * goes through (app.h): before hooks (each may answer, or hold the request
+ * on a future), routing, the handler, after hooks once it is answered.
  *
- * A server calls weft__app_dispatch for every request that reaches one of
- * the app's listeners, on that connection's loop. Freezing (when a server
- * starts) makes the app read-only, so any number of loops read it without
- * locks; set-up calls afterwards fail with -EBUSY.
+ * A before hook's future is continued on the request's loop
+ * (weft_future_then): fulfilled goes on with the next hook, rejected goes
+ * to the error hooks (default 403), a loop stopping meanwhile answers 503.
+ * The request cannot be finished under a pending gate: the pipeline owns
+ * it until the gate settles.
+ *
+ * The server dispatches to the app through its http_site: the handler is
+ * weft__app_dispatch, and the engine tells the app when a response is
+ * finished (after hooks; a pending offload is detached) and when the
+ * client goes away (a pending offload's job is cancelled).
  */
 #include <errno.h>
+#include <string.h>
 
 #include "app/app-int.h"
 
+static void app_dispatch(weft_request_t *req, weft_response_t *res, void *arg);
+static void app_done(weft_request_t *req, weft_response_t *res, void *arg);
+static void app_gone(weft_request_t *req, weft_response_t *res, bool reset, void *arg);
+
 weft_app_t *weft_app_new(void)
 {
-    return weft__calloc(1, sizeof(struct weft_app));
+    struct weft_app *app = weft__calloc(1, sizeof(*app));
+    if (!app)
+        return NULL;
+    app->site = (struct http_site){app_dispatch, app, app_done, app_gone};
+    return app;
+}
+
+void weft_app_free(weft_app_t *app)
+{
+    if (!app)
+        return;
+    weft__router_free(&app->root);
+    weft__free(app->before.v);
+    weft__free(app->after.v);
+    weft__free(app->error.v);
+    weft__free(app);
+}
+
+/* ---- set-up ----------------------------------------------------------------- */
+
+int weft_app_route_ex(weft_app_t *app, const char *method, const char *pattern,
+                      weft_handler_fn handler, void *arg, const weft_route_options_t *opts)
+{
+    if (app->frozen)
+        return -EBUSY;
+    return weft__router_add(&app->root, method, pattern, handler, arg, opts);
+}
+
+int weft_app_route(weft_app_t *app, const char *method, const char *pattern,
+                   weft_handler_fn handler, void *arg)
+{
+    return weft_app_route_ex(app, method, pattern, handler, arg, NULL);
 }
 
 int weft_app_set_handler(weft_app_t *app, weft_handler_fn fn, void *arg)
 {
     if (app->frozen)
         return -EBUSY;
-    app->handler = fn;
-    app->handler_arg = arg;
+    app->fallback = fn;
+    app->fallback_arg = arg;
     return 0;
+}
+
+static int add_hook(weft_app_t *app, struct hooks *h, void *fn, void *arg)
+{
+    if (app->frozen)
+        return -EBUSY;
+    if (!fn)
+        return -EINVAL;
+    struct hook *v = weft__realloc(h->v, (h->n + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    v[h->n++] = (struct hook){fn, arg};
+    h->v = v;
+    return 0;
+}
+
+int weft_app_before(weft_app_t *app, weft_before_fn fn, void *arg)
+{
+    return add_hook(app, &app->before, (void *)fn, arg);
+}
+
+int weft_app_after(weft_app_t *app, weft_after_fn fn, void *arg)
+{
+    return add_hook(app, &app->after, (void *)fn, arg);
+}
+
+int weft_app_on_error(weft_app_t *app, weft_error_fn fn, void *arg)
+{
+    return add_hook(app, &app->error, (void *)fn, arg);
 }
 
 int weft_app_set_state(weft_app_t *app, void *state)
@@ -37,6 +110,19 @@ void *weft_app_state(const weft_app_t *app)
     return app->state;
 }
 
+int weft_app_set_pool(weft_app_t *app, weft_pool_t *pool)
+{
+    if (app->frozen)
+        return -EBUSY;
+    app->pool = pool;
+    return 0;
+}
+
+weft_pool_t *weft_app_pool(const weft_app_t *app)
+{
+    return app->pool;
+}
+
 void weft_app_freeze(weft_app_t *app)
 {
     app->frozen = true;
@@ -47,16 +133,126 @@ bool weft_app_frozen(const weft_app_t *app)
     return app->frozen;
 }
 
-void weft_app_free(weft_app_t *app)
+const struct http_site *weft__app_site(weft_app_t *app)
 {
-    weft__free(app);
+    return &app->site;
 }
 
-void weft__app_dispatch(weft_request_t *req, weft_response_t *res, void *arg)
+/* ---- per request -------------------------------------------------------------- */
+
+struct app_req *weft__app_req(weft_request_t *req)
 {
-    const struct weft_app *app = arg;
-    if (app->handler)
-        app->handler(req, res, app->handler_arg);
+    return req->app_data;
+}
+
+weft_app_t *weft_request_app(const weft_request_t *req)
+{
+    const struct app_req *ar = req->app_data;
+    return ar ? ar->app : NULL;
+}
+
+void weft__app_error(struct app_req *ar, weft_request_t *req, weft_response_t *res, int err,
+                     const char *msg, int status)
+{
+    const struct hooks *h = &ar->app->error;
+    for (size_t i = 0; i < h->n && !weft_response_finished(res); i++)
+        ((weft_error_fn)h->v[i].fn)(req, res, err, msg, h->v[i].arg);
+    if (!weft_response_finished(res))
+        weft_response_send_error(res, status, NULL);
+}
+
+static void route(struct app_req *ar, weft_request_t *req, weft_response_t *res)
+{
+    const struct weft_app *app = ar->app;
+    const struct rnode *node = weft__router_match(&app->root, weft_request_path(req), ar);
+    if (node) {
+        const struct route *r = weft__router_method(node, weft_request_method(req));
+        if (r) {
+            ar->route = r;
+            r->handler(req, res, r->arg);
+            return;
+        }
+        char allow[256];
+        weft__router_allow(node, allow, sizeof(allow));
+        weft_response_header(res, "Allow", allow);
+        weft_response_send_error(res, 405, NULL);
+        return;
+    }
+    ar->n_params = 0;
+    if (app->fallback)
+        app->fallback(req, res, app->fallback_arg);
     else
         weft_response_send_error(res, 404, NULL);
+}
+
+static void run_before(struct app_req *ar, weft_request_t *req, weft_response_t *res);
+
+static void gate_settled(weft_future_t *f, int status, void *arg)
+{
+    weft_response_t *res = arg;
+    weft_request_t *req = weft_response_request(res);
+    struct app_req *ar = weft__app_req(req);
+    if (status < 0) {
+        weft_response_send_error(res, 503, NULL); /* the loop is stopping */
+    } else if (weft_future_state(f) == WEFT_FUTURE_FULFILLED) {
+        if (weft_response_client_gone(res))
+            weft_response_abort(res);
+        else
+            run_before(ar, req, res);
+    } else {
+        weft__app_error(ar, req, res, weft_future_error(f), weft_future_message(f), 403);
+    }
+}
+
+/* Runs the before hooks from ar->next_hook on, then routes. */
+static void run_before(struct app_req *ar, weft_request_t *req, weft_response_t *res)
+{
+    const struct hooks *h = &ar->app->before;
+    while (ar->next_hook < h->n) {
+        const struct hook *hk = &h->v[ar->next_hook++];
+        weft_future_t *gate = ((weft_before_fn)hk->fn)(req, res, hk->arg);
+        if (weft_response_finished(res)) {
+            weft_future_unref(gate);
+            return; /* the hook answered */
+        }
+        if (gate) {
+            int r = weft_future_then(gate, weft_request_loop(req), gate_settled, res);
+            weft_future_unref(gate);
+            if (r < 0)
+                weft_response_send_error(res, 503, NULL);
+            return;
+        }
+    }
+    route(ar, req, res);
+}
+
+static void app_dispatch(weft_request_t *req, weft_response_t *res, void *arg)
+{
+    struct app_req *ar = weft_request_alloc(req, sizeof(*ar));
+    if (!ar) {
+        weft_response_send_error(res, 503, NULL);
+        return;
+    }
+    memset(ar, 0, sizeof(*ar));
+    ar->app = arg;
+    req->app_data = ar;
+    run_before(ar, req, res);
+}
+
+static void app_done(weft_request_t *req, weft_response_t *res, void *arg)
+{
+    struct app_req *ar = weft__app_req(req);
+    if (!ar)
+        return; /* answered before the app saw it */
+    weft__offload_response_done(ar);
+    const struct hooks *h = &ar->app->after;
+    for (size_t i = 0; i < h->n; i++)
+        ((weft_after_fn)h->v[i].fn)(req, res, h->v[i].arg);
+}
+
+static void app_gone(weft_request_t *req, weft_response_t *res, bool reset, void *arg)
+{
+    struct app_req *ar = weft__app_req(req);
+    if (ar)
+        weft__offload_client_gone(ar, reset);
 }

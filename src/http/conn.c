@@ -484,8 +484,13 @@ static void on_readable(struct http_conn *c)
         weft__conn_close(c);
         return;
     }
-    if (n == 0)
+    if (n == 0) {
         c->flags |= CF_PEER_EOF;
+        if (c->ex && c->site->on_gone) /* a half-close while a handler holds it */
+            c->site->on_gone(&c->ex->req, &c->ex->res, false, c->site->handler_arg);
+        if (c->flags & CF_CLOSING)
+            return;
+    }
     in->end += (size_t)n;
     advance(c);
 }

@@ -141,6 +141,9 @@ struct arena_chunk {
 struct weft_request {
     struct http_conn *conn; /* NULL once the client is gone */
     struct http_loop *hl;
+    const struct http_site *site;
+    void *app_data;   /* the app layer's per-request state */
+    int64_t time_ns;  /* when the head was complete */
     struct inbuf *in; /* holds every byte the request points at */
     struct span method, url, path, query, body;
     struct field *fields;
@@ -158,6 +161,7 @@ struct weft_request {
 struct weft_response {
     struct weft_request *req;
     int status;
+    uint64_t bytes; /* body bytes given */
     struct resp_header *headers, **headers_tail;
     bool head_sent, finished, close_after, drain_posted;
     uint8_t mode;      /* enum out_mode */
@@ -211,6 +215,11 @@ enum conn_flags {
 struct http_site {
     weft_handler_fn handler;
     void *handler_arg;
+    /* Optional, for the app layer: the response was finished (before the
+       exchange is freed), and the client went away while a handler held
+       the request (reset: true; a half-close, EOF: false). */
+    void (*on_done)(weft_request_t *req, weft_response_t *res, void *arg);
+    void (*on_gone)(weft_request_t *req, weft_response_t *res, bool reset, void *arg);
 };
 
 struct http_conn {

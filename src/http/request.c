@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "http/http-int.h"
+#include "sync/clock.h"
 
 #define EXCHANGE_CACHE 64
 #define ARENA_CHUNK    1024
@@ -64,6 +65,8 @@ struct exchange *weft__exchange_new(struct http_conn *c)
     struct weft_request *r = &ex->req;
     r->conn = c;
     r->hl = hl;
+    r->site = c->site;
+    r->time_ns = weft__now_ns();
     r->in = in;
     memcpy(&r->peer, &c->peer, sizeof(r->peer));
     in->refs++;
@@ -279,6 +282,11 @@ bool weft_request_keep_alive(const weft_request_t *r)
 const struct sockaddr *weft_request_peer(const weft_request_t *r)
 {
     return &r->peer.sa;
+}
+
+int64_t weft_request_time_ns(const weft_request_t *r)
+{
+    return r->time_ns;
 }
 
 weft_loop_t *weft_request_loop(const weft_request_t *r)

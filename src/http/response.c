@@ -39,6 +39,9 @@ static void release_exchange(struct exchange *ex)
 static void finish(weft_response_t *res)
 {
     res->finished = true;
+    const struct http_site *site = res->req->site;
+    if (site->on_done)
+        site->on_done(res->req, res, site->handler_arg);
     struct http_conn *c = res->req->conn;
     if (c)
         weft__conn_finished(c, res->close_after);
@@ -191,6 +194,7 @@ int weft_response_send(weft_response_t *res, const void *body, size_t len)
         return -EALREADY;
     struct http_conn *c = res->req->conn;
     r = send_head(res, OUT_LENGTH, (int64_t)len);
+    res->bytes = len;
     if (r == 0 && !res->req->head_only)
         r = weft__out_append(c, body, len);
     if (r < 0)
@@ -212,6 +216,7 @@ int weft_response_send_borrowed(weft_response_t *res, const void *body, size_t l
     }
     struct http_conn *c = res->req->conn;
     r = send_head(res, OUT_LENGTH, (int64_t)len);
+    res->bytes = len;
     if (r == 0 && !res->req->head_only && len)
         r = weft__out_append_borrowed(c, body, len, release, arg);
     else if (release)
@@ -273,6 +278,7 @@ int weft_response_write(weft_response_t *res, const void *data, size_t len)
         res->remaining -= (int64_t)len;
     }
     int r = 0;
+    res->bytes += len;
     if (!res->req->head_only && len) {
         if (res->mode == OUT_CHUNKED) {
             char size[24];
@@ -392,7 +398,21 @@ void weft__exchange_client_gone(struct exchange *ex)
 {
     ex->req.conn = NULL;
     ex->req.in->conn = NULL;
-    weft__response_drained(&ex->res);
+    const struct http_site *site = ex->req.site;
+    if (site->on_gone)
+        site->on_gone(&ex->req, &ex->res, true, site->handler_arg);
+    if (!ex->res.finished)
+        weft__response_drained(&ex->res);
+}
+
+int weft_response_code(const weft_response_t *res)
+{
+    return res->status;
+}
+
+uint64_t weft_response_bytes(const weft_response_t *res)
+{
+    return res->bytes;
 }
 
 /* ---- the engine's own answers -------------------------------------------- */

@@ -219,8 +219,7 @@ int weft_server_listen(weft_server_t *srv, const char *host, uint16_t port, weft
     l->port = port_of(&l->addr);
     set_port(&l->addr, l->port);
     l->app = app;
-    l->site.handler = weft__app_dispatch;
-    l->site.handler_arg = app;
+    l->site = *weft__app_site(app);
     l->next = NULL;
     struct listener **tail = &srv->listeners;
     while (*tail)
@@ -496,18 +495,23 @@ static void begin_drain(void *arg)
     }
 }
 
+/* Stops a loop from its own thread, so the continuations a stop cancels
+   run there, next to the connections they answer. */
+static void stop_now(void *arg)
+{
+    struct http_loop *hl = arg;
+    hl->stop_sent = true;
+    weft_loop_stop(hl->loop);
+}
+
 int weft_server_stop(weft_server_t *srv)
 {
     if (!srv->group)
         return 0;
-    if (atomic_exchange(&srv->stop_requested, true)) {
-        weft_loop_group_stop(srv->group); /* the second time: at once */
-        return 0;
-    }
+    void (*how)(void *) = atomic_exchange(&srv->stop_requested, true) ? stop_now : begin_drain;
     for (unsigned i = 0; i < srv->threads; i++)
-        if (weft_loop_post(weft_loop_group_loop(srv->group, i), begin_drain, srv->loops[i]) < 0)
-            weft_loop_stop(weft_loop_group_loop(srv->group, i));
-    return 0;
+        weft_loop_post(weft_loop_group_loop(srv->group, i), how, srv->loops[i]);
+    return 0; /* -EPIPE from a post: that loop has stopped already */
 }
 
 int weft_server_wait(weft_server_t *srv)
