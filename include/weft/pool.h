@@ -11,7 +11,10 @@
  * lost or left pending: close settles everything.
  *
  * Load shedding: a pool with a queue_capacity refuses work when that many
- * jobs wait (try_submit, or submit_ex with nonblocking: -EAGAIN), or makes
+ * jobs wait beyond those its threads run, that is when queue_capacity +
+ * threads jobs are in flight (submitted, not yet ended); a worker that is
+ * idle but not yet awake never makes the pool look full. It refuses with
+ * -EAGAIN (try_submit, or submit_ex with nonblocking), or makes
  * the submitter wait (submit). A blocking call that could deadlock (on a
  * loop thread, or from a worker of the same pool while the queue is full)
  * fails with -EDEADLK instead of waiting.

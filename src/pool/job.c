@@ -174,10 +174,16 @@ static void bump(_Atomic uint64_t *c, memory_order order)
 
 static void count_own(struct pool_worker *w, enum job_end why)
 {
-    bump(why == END_COMPLETED ? &w->completed
-         : why == END_FAILED  ? &w->failed
-                              : &w->cancelled,
-         memory_order_release);
+    _Atomic uint64_t *c = why == END_COMPLETED ? &w->completed
+                          : why == END_FAILED  ? &w->failed
+                                               : &w->cancelled;
+    if (!w->pool->capacity) {
+        bump(c, memory_order_release);
+        return;
+    }
+    /* Bounded: pairs with wait_for_space (queue.c) so no wake is lost. */
+    bump(c, memory_order_seq_cst);
+    weft__pool_space_freed(w->pool);
 }
 
 /* The worker ends its own job: false if someone else already had. */
@@ -212,8 +218,10 @@ bool weft__light_end_by_other(struct weft_job *job)
     if (!atomic_compare_exchange_strong(&job->phase, &expect, JOB_ENDED))
         return false;
     atomic_store(&job->cancel_requested, true);
-    if (!job->helper)
+    if (!job->helper) {
         atomic_fetch_add(&job->worker->pool->cancelled_r, 1);
+        weft__pool_space_freed(job->worker->pool);
+    }
     return true;
 }
 
@@ -232,6 +240,7 @@ bool weft__record_end_running(struct job_record *rec, enum job_end why)
     else
         weft_future_cancel(&rec->future);
     weft__record_forget_deadline(rec);
+    weft__pool_space_freed(p);
     weft__pool_maybe_idle(p);
     return true;
 }
@@ -246,14 +255,7 @@ static bool claim_record(struct pool_worker *w, struct job_record *rec)
 
 static void count_start(struct pool_worker *w)
 {
-    struct weft_pool *p = w->pool;
-    if (!p->capacity) {
-        bump(&w->started, memory_order_release);
-        return;
-    }
-    /* Bounded: pairs with wait_for_space (queue.c) so no wake is lost. */
-    bump(&w->started, memory_order_seq_cst);
-    weft__pool_space_freed(p);
+    bump(&w->started, memory_order_release);
 }
 
 /* An unwinding thread (weft_job_exit) passes through here: the job ends

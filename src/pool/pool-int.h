@@ -163,7 +163,7 @@ struct weft_pool {
     size_t ring_cap, ring_head, ring_tail;
     _Atomic size_t ring_len;           /* written under qlock; read anywhere */
     uint64_t submitted;                /* qlock */
-    uint64_t started_seen;             /* qlock: a lower bound of started */
+    uint64_t ended_seen;               /* qlock: a lower bound of jobs ended */
     struct pool_worker *sleepers;      /* qlock */
     unsigned n_sleepers, wake_pending; /* qlock */
     bool intake_closed;                /* qlock */

@@ -7,14 +7,16 @@
  * into their local ring (refill), so the lock and the ring's cache lines
  * cross cores once per batch, not once per job.
  *
- * Capacity counts jobs not yet started wherever they wait (shared ring or
- * a local ring): submitted - started - ended while queued. `started` is
- * kept per worker; the submitter keeps a stale lower bound of its sum
- * (started_seen), which over-estimates what waits, and adds the slots up
- * again only when that estimate says "full". A submitter that must wait
- * for room sleeps on space_seq; it announces itself before its last check
- * and a worker checks for waiters after counting a start (both sequentially
- * consistent), so a wake-up cannot be lost between them.
+ * Capacity bounds the jobs in flight: submitted and not yet ended may be
+ * at most queue_capacity + threads, so that many wait once every worker
+ * is busy, and a worker that is idle but not yet awake never makes the
+ * pool look full. Ends are counted per worker (and pool-wide when someone
+ * else ends a job); the submitter keeps a stale lower bound of their sum
+ * (ended_seen), which over-estimates what is in flight, and adds the
+ * counters up again only when that estimate says "full". A submitter that
+ * must wait for room sleeps on space_seq; it announces itself before its
+ * last check and whoever ends a job checks for waiters after counting the
+ * end (both sequentially consistent), so a wake-up cannot be lost.
  *
  * Wake policy. An idle worker lingers (spins up to LINGER_NS watching for
  * work), then sleeps on its own park word, on a LIFO stack (the most
@@ -132,27 +134,27 @@ void weft__pool_wake_helper(struct weft_pool *p)
 
 /* ---- capacity ----------------------------------------------------------- */
 
-static uint64_t sum_started(const struct weft_pool *p)
+/* Jobs ended so far, by any path: a lower bound, as each counter only
+   grows and is read once. */
+static uint64_t sum_ended(const struct weft_pool *p)
 {
-    uint64_t n = 0;
-    for (unsigned i = 0; i < p->n_slots; i++)
-        n += atomic_load_explicit(&p->slots[i].started, memory_order_seq_cst);
+    uint64_t n = atomic_load(&p->cancelled_q) + atomic_load(&p->timed_out_q) +
+                 atomic_load(&p->cancelled_r) + atomic_load(&p->timed_out_r);
+    for (unsigned i = 0; i < p->n_slots; i++) {
+        const struct pool_worker *w = &p->slots[i];
+        n += atomic_load(&w->completed) + atomic_load(&w->failed) + atomic_load(&w->cancelled);
+    }
     return n;
-}
-
-static uint64_t waiting_at_most(const struct weft_pool *p)
-{
-    uint64_t ended = atomic_load(&p->cancelled_q) + atomic_load(&p->timed_out_q);
-    return p->submitted - p->started_seen - ended;
 }
 
 /* Under qlock. Exact when it says full; cheap when far from full. */
 static bool full(struct weft_pool *p)
 {
-    if (!p->capacity || waiting_at_most(p) < p->capacity)
+    uint64_t room = p->capacity + p->threads;
+    if (!p->capacity || p->submitted - p->ended_seen < room)
         return false;
-    p->started_seen = sum_started(p);
-    return waiting_at_most(p) >= p->capacity;
+    p->ended_seen = sum_ended(p);
+    return p->submitted - p->ended_seen >= room;
 }
 
 /* Sleeps until room may have freed up; returns with qlock held. */

@@ -240,6 +240,9 @@ static void cancelled_queued_job_never_runs(void **state)
     ran = 0;
     weft_pool_t *p = pool_of(1, 2);
     weft_future_t *blocker = weft_pool_submit(p, stuck_job, NULL);
+    weft_pool_stats_t st;
+    for (weft_pool_stats(p, &st); st.running < 1; weft_pool_stats(p, &st))
+        weft_test_sleep_ms(1); /* the worker is busy: from here on, jobs wait */
     weft_future_t *a = weft_pool_submit(p, short_job, NULL);
     weft_future_t *b = weft_pool_submit(p, short_job, NULL);
     assert_int_equal(weft_pool_try_submit(p, short_job, NULL, NULL), -EAGAIN);
@@ -247,7 +250,6 @@ static void cancelled_queued_job_never_runs(void **state)
     /* The slot it held is free again. */
     weft_future_t *c;
     assert_int_equal(weft_pool_try_submit(p, short_job, NULL, &c), 0);
-    weft_pool_stats_t st;
     check_identity(p, &st);
     assert_int_equal(st.cancelled, 1);
     assert_int_equal(st.queued, 2);
