@@ -120,8 +120,8 @@ static void log_request(weft_request_t *req, weft_response_t *res, void *arg)
     struct tm tm;
     gmtime_r(&now, &tm);
     size_t n = (size_t)snprintf(line, sizeof(line), "%s - - [%02d/%s/%04d:%02d:%02d:%02d +0000] \"",
-                                host, tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900,
-                                tm.tm_hour, tm.tm_min, tm.tm_sec);
+                                host, tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour,
+                                tm.tm_min, tm.tm_sec);
     n += put_escaped(line + n, 1024, weft_request_method(req));
     line[n++] = ' ';
     n += put_escaped(line + n, 2048, weft_request_target(req));

@@ -171,7 +171,7 @@ WEFT_API bool weft_response_client_gone(const weft_response_t *res);
 WEFT_API weft_request_t *weft_response_request(weft_response_t *res);
 
 /* For after hooks and logs: the status code sent (or to be sent), the
-   body bytes given so far, and when the request's head was complete
+   body bytes sent so far (none for a HEAD request), and when the request's head was complete
    (CLOCK_MONOTONIC nanoseconds). */
 WEFT_API int weft_response_code(const weft_response_t *res);
 WEFT_API uint64_t weft_response_bytes(const weft_response_t *res);

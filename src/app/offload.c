@@ -24,7 +24,7 @@
 #include "app/app-int.h"
 
 struct offload {
-    weft_request_t *req;  /* NULL once the response let go */
+    weft_request_t *req; /* NULL once the response let go */
     weft_response_t *res;
     weft_future_t *f;
     weft_loop_t *loop;
@@ -132,8 +132,8 @@ void weft__offload_client_gone(struct app_req *ar, bool reset)
 static int refuse(weft_response_t *res, int err)
 {
     weft_response_header(res, "Retry-After", "1");
-    weft_response_send_error(res, 503, err == -EPIPE ? "the job pool is closed"
-                                                     : "the job pool is full");
+    weft_response_send_error(res, 503,
+                             err == -EPIPE ? "the job pool is closed" : "the job pool is full");
     return err;
 }
 
@@ -159,8 +159,14 @@ int weft_offload(weft_request_t *req, weft_response_t *res, weft_job_fn fn, void
         return r == -EAGAIN || r == -EPIPE ? refuse(res, r)
                                            : (weft_response_send_error(res, 503, NULL), r);
     }
-    *o = (struct offload){req, res, o->f, weft_request_loop(req), done, done_arg, 0, false,
-                          ro && ro->cancel_on_eof, 2};
+    *o = (struct offload){.req = req,
+                          .res = res,
+                          .f = o->f,
+                          .loop = weft_request_loop(req),
+                          .done = done,
+                          .done_arg = done_arg,
+                          .cancel_on_eof = ro && ro->cancel_on_eof,
+                          .holders = 2};
     if ((r = weft_future_then(o->f, o->loop, settled, o)) < 0) {
         weft_future_cancel(o->f);
         weft_future_unref(o->f);

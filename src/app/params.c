@@ -71,8 +71,8 @@ bool weft_request_query_param(weft_request_t *req, const char *name, weft_slice_
         const char *eq = memchr(p, '=', (size_t)(pair_end - p));
         weft_slice_t key_raw = {p, (size_t)((eq ? eq : pair_end) - p)}, key;
         if (key_raw.len && decode(req, key_raw, true, &key) && weft_slice_eq(key, name)) {
-            weft_slice_t raw = eq ? (weft_slice_t){eq + 1, (size_t)(pair_end - eq - 1)}
-                                  : (weft_slice_t){p, 0};
+            weft_slice_t raw =
+                eq ? (weft_slice_t){eq + 1, (size_t)(pair_end - eq - 1)} : (weft_slice_t){p, 0};
             return decode(req, raw, true, value);
         }
         p = pair_end + 1;

@@ -237,8 +237,7 @@ size_t weft__router_allow(const struct rnode *node, char *out, size_t cap)
         head |= !strcmp(r->method, "HEAD");
     }
     for (const struct route *r = node->routes; r; r = r->next)
-        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", n ? ", " : "",
-                              r->method);
+        n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, "%s%s", n ? ", " : "", r->method);
     if (get && !head)
         n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, ", HEAD");
     return n < cap ? n : cap - 1;

@@ -194,7 +194,7 @@ int weft_response_send(weft_response_t *res, const void *body, size_t len)
         return -EALREADY;
     struct http_conn *c = res->req->conn;
     r = send_head(res, OUT_LENGTH, (int64_t)len);
-    res->bytes = len;
+    res->bytes = res->req->head_only ? 0 : len;
     if (r == 0 && !res->req->head_only)
         r = weft__out_append(c, body, len);
     if (r < 0)
@@ -216,7 +216,7 @@ int weft_response_send_borrowed(weft_response_t *res, const void *body, size_t l
     }
     struct http_conn *c = res->req->conn;
     r = send_head(res, OUT_LENGTH, (int64_t)len);
-    res->bytes = len;
+    res->bytes = res->req->head_only ? 0 : len;
     if (r == 0 && !res->req->head_only && len)
         r = weft__out_append_borrowed(c, body, len, release, arg);
     else if (release)
@@ -278,8 +278,8 @@ int weft_response_write(weft_response_t *res, const void *data, size_t len)
         res->remaining -= (int64_t)len;
     }
     int r = 0;
-    res->bytes += len;
     if (!res->req->head_only && len) {
+        res->bytes += len;
         if (res->mode == OUT_CHUNKED) {
             char size[24];
             int n = snprintf(size, sizeof(size), "%zx\r\n", len);
