@@ -43,7 +43,8 @@ typedef struct {
     unsigned max_connections;  /* per process, all listeners; 10,000 */
     size_t max_header_size;    /* request line + headers, bytes; 16 KiB */
     unsigned max_header_count; /* header fields; 100 */
-    size_t max_uri_size;       /* request-target, bytes; 8 KiB */
+    size_t max_uri_size;       /* request-target, bytes; 8 KiB, or
+                                  max_header_size if that is smaller */
     size_t max_body_size;      /* request body, bytes; 1 MiB */
     unsigned max_pipeline;     /* requests read ahead of their answers; 32 */
     size_t output_high_water;  /* queued output per connection; 256 KiB */
@@ -53,7 +54,8 @@ typedef struct {
 } weft_server_options_t;
 
 /* weft_server_new - a server that serves nothing yet. NULL with errno:
-   ENOMEM, EINVAL (nonsense options). */
+   ENOMEM, EINVAL (nonsense options: max_uri_size above max_header_size,
+   a header or body limit of 2 GiB or more). */
 WEFT_API weft_server_t *weft_server_new(const weft_server_options_t *opts);
 
 /*

@@ -14,10 +14,13 @@
  * buffer is processed on the loop's next check phase.
  *
  * Closing. A close after a response (Connection: close, an error, a
- * timeout) lingers: shut the write side, read and discard what the client
- * still sends, for at most linger_ms and LINGER_BYTES, then close, so the
- * client is not reset before it read our last answer. A dead socket is
- * closed at once. If a handler still holds the request, it is told the
+ * timeout) lingers: shut the write side and read and discard what the
+ * client still sends until it closes too, so that our close does not reset
+ * the connection before the client read our last answer (a reset destroys
+ * what its kernel holds unread). Lingering ends at the client's EOF, or
+ * after linger_ms, extended by linger_ms at a time while the client is
+ * still acknowledging the answer's last bytes. A dead socket is closed at
+ * once. If a handler still holds the request, it is told the
  * client is gone and keeps the request's bytes alive until it finishes.
  *
  * Timers (timers.c): one deadline per connection, by phase. Waiting for a
@@ -33,7 +36,6 @@
 
 #include "http/http-int.h"
 
-#define LINGER_BYTES        (64 * 1024)
 #define BODY_WINDOW_MS      2000
 #define INBUF_MAX_GROW(lim) ((lim)->max_header_size + (lim)->max_body_size + 4096)
 
@@ -121,7 +123,7 @@ static void begin_linger(struct http_conn *c)
         return;
     }
     c->flags |= CF_LINGER;
-    c->linger_bytes = 0;
+    c->linger_unacked = UINT32_MAX;
     weft__inbuf_put(c);
     weft__timer_arm(c, TL_LINGER, c->hl->limits->linger_ms);
     weft__conn_update_poll(c);
@@ -134,12 +136,22 @@ static void discard_input(struct http_conn *c)
         ssize_t n = c->tp->read(c, scratch, sizeof(scratch));
         if (n == -EAGAIN)
             return;
-        c->linger_bytes += n > 0 ? (uint32_t)n : 0;
-        if (n <= 0 || c->linger_bytes > LINGER_BYTES) {
+        if (n <= 0) { /* the client closed too (or the socket died) */
             weft__conn_close(c);
             return;
         }
     }
+}
+
+/* At a linger deadline: true while the client is still taking our answer,
+   so that closing now could destroy its unread tail. */
+static bool linger_progressing(struct http_conn *c)
+{
+    ssize_t unacked = c->tp->unacked(c);
+    if (unacked <= 0 || (uint64_t)unacked >= c->linger_unacked)
+        return false;
+    c->linger_unacked = (uint32_t)unacked;
+    return true;
 }
 
 /* ---- poll interest ------------------------------------------------------- */
@@ -361,6 +373,10 @@ void weft__conn_timeout(struct http_conn *c, enum timer_list list)
             weft__timer_arm(c, TL_BODY, BODY_WINDOW_MS);
             return;
         }
+    }
+    if (list == TL_LINGER && linger_progressing(c)) {
+        weft__timer_arm(c, TL_LINGER, hl->limits->linger_ms);
+        return;
     }
     atomic_fetch_add_explicit(&hl->timeouts, 1, memory_order_relaxed);
     bool started = (c->flags & CF_STARTED) || (c->in && c->in->end > c->in->start);

@@ -79,6 +79,8 @@ struct weft_transport {
     ssize_t (*read)(struct http_conn *c, void *buf, size_t len);
     ssize_t (*writev)(struct http_conn *c, const struct iovec *iov, int n);
     int (*shutdown_write)(struct http_conn *c);
+    /* Bytes we sent that the peer has not acknowledged yet, or -errno. */
+    ssize_t (*unacked)(struct http_conn *c);
 };
 extern const struct weft_transport weft__tcp_transport WEFT_INTERNAL;
 
@@ -235,8 +237,8 @@ struct http_conn {
     struct http_conn *ready_next, **ready_prev; /* buffered requests waiting */
     uint64_t body_seen;                         /* body bytes, for the minimum rate */
     uint64_t body_checked;
-    uint32_t linger_bytes;
-    uint16_t flags; /* enum conn_flags */
+    uint32_t linger_unacked; /* at the last linger deadline */
+    uint16_t flags;          /* enum conn_flags */
     int fd;
     union {
         struct sockaddr sa;

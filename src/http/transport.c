@@ -1,10 +1,12 @@
 /*
- * transport.c - the plain TCP transport: read, writev and shutdown on the
- * connection's non-blocking socket, retried on EINTR, errors as -errno.
- * A TLS transport would keep the same three entry points (the connection
- * engine never calls the socket directly).
+ * transport.c - the plain TCP transport: read, writev, shutdown and the
+ * unacknowledged byte count on the connection's non-blocking socket,
+ * retried on EINTR, errors as -errno. A TLS transport would keep the same
+ * entry points (the connection engine never calls the socket directly).
  */
 #include <errno.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,8 +35,15 @@ static int tcp_shutdown_write(struct http_conn *c)
     return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
 }
 
+static ssize_t tcp_unacked(struct http_conn *c)
+{
+    int n;
+    return ioctl(c->fd, SIOCOUTQ, &n) < 0 ? -errno : n;
+}
+
 const struct weft_transport weft__tcp_transport = {
     .read = tcp_read,
     .writev = tcp_writev,
     .shutdown_write = tcp_shutdown_write,
+    .unacked = tcp_unacked,
 };

@@ -51,7 +51,9 @@ static int resolve_limits(struct weft_server *srv, const weft_server_options_t *
     srv->drain_timeout_ms = or_default(o->drain_timeout_ms, 30000);
     l->body_min_rate = o->body_min_rate ? o->body_min_rate : 1024;
     l->max_header_size = (size_t)or_default((int64_t)o->max_header_size, 16 * 1024);
-    l->max_uri_size = (size_t)or_default((int64_t)o->max_uri_size, 8 * 1024);
+    l->max_uri_size = o->max_uri_size ? o->max_uri_size /* the target fits in the head */
+                      : l->max_header_size < 8 * 1024 ? l->max_header_size
+                                                      : 8 * 1024;
     l->max_body_size = (size_t)or_default((int64_t)o->max_body_size, 1024 * 1024);
     l->output_high_water = (size_t)or_default((int64_t)o->output_high_water, 256 * 1024);
     l->max_header_count = o->max_header_count ? o->max_header_count : 100;
