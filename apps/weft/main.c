@@ -6,8 +6,11 @@
  * Signals: every loop thread blocks asynchronous signals, so they reach
  * the main thread (waiting in weft_server_wait), where libuv's handler
  * hands them to loop 0 through its signal pipe; the watcher there asks the
- * server to stop. SIGPIPE is ignored: writes report EPIPE instead.
+ * server to stop. The listening line is printed only once the watcher is
+ * in place, so whoever reads it can signal at once. SIGPIPE is ignored:
+ * writes report EPIPE instead.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 
 struct signals {
     weft_server_t *srv;
+    weft_event_t *watching; /* set once the handlers are installed */
     uv_signal_t sigint, sigterm;
 };
 
@@ -47,6 +51,7 @@ static void watch_signals(void *arg)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     weft_loop_on_stop(weft_server_loop(s->srv, 0), close_signals, s);
+    weft_event_set(s->watching);
 }
 
 static int fail(const char *what, int err)
@@ -119,10 +124,19 @@ int main(int argc, char **argv)
         take_down(&p);
         return r;
     }
-    struct signals sig = {.srv = p.srv};
-    weft_loop_post(weft_server_loop(p.srv, 0), watch_signals, &sig);
+    struct signals sig = {.srv = p.srv, .watching = weft_event_new(true, false)};
+    if (!sig.watching ||
+        (r = weft_loop_post(weft_server_loop(p.srv, 0), watch_signals, &sig)) < 0 ||
+        (r = weft_event_wait(sig.watching, -1)) < 0) {
+        weft_server_stop(p.srv);
+        weft_server_wait(p.srv);
+        take_down(&p);
+        weft_event_free(sig.watching);
+        return fail("watching for signals", sig.watching ? r : -ENOMEM);
+    }
     print_listening(&cli, weft_server_port(p.srv, 0));
     weft_server_wait(p.srv);
     take_down(&p);
+    weft_event_free(sig.watching);
     return 0;
 }
