@@ -56,8 +56,12 @@ WEFT_API void weft_app_free(weft_app_t *app);
 
 /* Route options (zero for defaults). */
 typedef struct {
-    int64_t deadline_ms; /* offloaded jobs of this route: 504 past it; 0: none */
-    bool cancel_on_eof;  /* a client half-closing (EOF) counts as gone */
+    int64_t deadline_ms;    /* offloaded jobs of this route: 504 past it; 0: none */
+    bool cancel_on_eof;     /* a client half-closing (EOF) counts as gone */
+    bool stream_body;       /* the handler runs once the head is in and reads
+                               the body as it comes (weft_request_read_body) */
+    uint64_t max_body_size; /* stream_body routes: the body's limit instead
+                               of the server's; 0: the server's */
 } weft_route_options_t;
 
 /*

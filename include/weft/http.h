@@ -84,8 +84,48 @@ WEFT_API bool weft_request_header_at(const weft_request_t *req, size_t i, weft_s
 WEFT_API bool weft_request_trailer(const weft_request_t *req, const char *name,
                                    weft_slice_t *value);
 
-/* The whole body as read (de-chunked); empty if none. */
+/* The whole body as read (de-chunked); empty if none, and empty for a
+   request whose body is streamed (see below). */
 WEFT_API weft_slice_t weft_request_body(const weft_request_t *req);
+
+/*
+ * Request bodies as a stream. A request the app streams (a route with
+ * weft_route_options_t.stream_body) reaches its handler as soon as its head
+ * is complete, and its body comes through a reader, piece by piece as it
+ * arrives, so a body never has to fit in memory at once (max_body_size
+ * still bounds it). Any other request can be read this way too: its whole
+ * body comes as one piece.
+ *
+ * The reader runs on the loop thread, never inside the call that set it:
+ *   err == 0, data.len > 0   a piece, valid during the call only;
+ *   err == 0, data.len == 0  the end: the body is complete, and its
+ *                            trailers are readable (weft_request_trailer);
+ *   err < 0                  the body will not complete: -ECONNRESET (the
+ *                            client went away or stopped sending),
+ *                            -EMSGSIZE (past max_body_size), -EPROTO
+ *                            (malformed framing), -ETIMEDOUT (slower than
+ *                            body_min_rate).
+ * After the end or an error it is not called again. If the handler has not
+ * begun its response when the reader returns from an error, the engine
+ * answers (413, 400, 408; nothing if the client is gone). A response may
+ * begin while the body still streams in (an echo); one that finishes
+ * before the body's end closes the connection after it (a whole answer
+ * sent then says Connection: close), the rest of the body discarded by the
+ * lingering close. The reader may finish the response.
+ */
+typedef void (*weft_body_fn)(weft_request_t *req, weft_slice_t data, int err, void *arg);
+
+/* weft_request_read_body - deliver the body to fn(req, ..., arg), starting
+   from the loop's next turn. -EALREADY if a reader was set before, -EPIPE
+   if the client is gone (fn is never called). */
+WEFT_API int weft_request_read_body(weft_request_t *req, weft_body_fn fn, void *arg);
+
+/* weft_request_pause_body - backpressure for a reader that cannot take
+   more yet (say, a pool job is writing the last piece): while paused the
+   reader is not called, the read buffer fills, and the engine stops
+   reading from the client. Unpausing resumes on the loop's next turn. No
+   effect before a reader is set or after the end. */
+WEFT_API void weft_request_pause_body(weft_request_t *req, bool paused);
 
 /* Whether the connection stays open after this exchange (keep-alive). */
 WEFT_API bool weft_request_keep_alive(const weft_request_t *req);

@@ -61,6 +61,7 @@ struct weft_app {
     void *state;
     weft_pool_t *pool;
     bool frozen;
+    bool any_streamed;     /* a route has stream_body */
     struct http_site site; /* what a server's listeners dispatch to */
 };
 

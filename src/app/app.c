@@ -22,13 +22,14 @@
 static void app_dispatch(weft_request_t *req, weft_response_t *res, void *arg);
 static void app_done(weft_request_t *req, weft_response_t *res, void *arg);
 static void app_gone(weft_request_t *req, weft_response_t *res, bool reset, void *arg);
+static bool app_streams(weft_slice_t method, weft_slice_t path, uint64_t *max_body, void *arg);
 
 weft_app_t *weft_app_new(void)
 {
     struct weft_app *app = weft__calloc(1, sizeof(*app));
     if (!app)
         return NULL;
-    app->site = (struct http_site){app_dispatch, app, app_done, app_gone};
+    app->site = (struct http_site){app_dispatch, app, app_done, app_gone, app_streams};
     return app;
 }
 
@@ -50,7 +51,10 @@ int weft_app_route_ex(weft_app_t *app, const char *method, const char *pattern,
 {
     if (app->frozen)
         return -EBUSY;
-    return weft__router_add(&app->root, method, pattern, handler, arg, opts);
+    int r = weft__router_add(&app->root, method, pattern, handler, arg, opts);
+    if (r == 0 && opts && opts->stream_body)
+        app->any_streamed = true;
+    return r;
 }
 
 int weft_app_route(weft_app_t *app, const char *method, const char *pattern,
@@ -255,4 +259,21 @@ static void app_gone(weft_request_t *req, weft_response_t *res, bool reset, void
     struct app_req *ar = weft__app_req(req);
     if (ar)
         weft__offload_client_gone(ar, reset);
+}
+
+/* At a request's head: does its route stream the body? Apps without such
+   routes answer at once; the others match the path once more here. */
+static bool app_streams(weft_slice_t method, weft_slice_t path, uint64_t *max_body, void *arg)
+{
+    const struct weft_app *app = arg;
+    if (!app->any_streamed)
+        return false;
+    struct app_req scratch;
+    const struct rnode *node = weft__router_match(&app->root, path, &scratch);
+    const struct route *r = node ? weft__router_method(node, method) : NULL;
+    if (!r || !r->opts.stream_body)
+        return false;
+    if (r->opts.max_body_size)
+        *max_body = r->opts.max_body_size;
+    return true;
 }

@@ -37,6 +37,7 @@
 #include "http/http-int.h"
 
 #define BODY_WINDOW_MS      2000
+#define STREAM_ROOM         (16 * 1024) /* read room a streamed body gets */
 #define INBUF_MAX_GROW(lim) ((lim)->max_header_size + (lim)->max_body_size + 4096)
 
 static void on_io(uv_poll_t *poll, int status, int events);
@@ -200,6 +201,17 @@ static void reject(struct http_conn *c, int status)
 
 static void dispatch(struct http_conn *c)
 {
+    struct inbuf *in = c->in;
+    if (in->streaming) {
+        /* Its pieces flow through the room after the head, and the buffer
+           cannot move once the handler holds the request: grow it now. */
+        in->body_base = in->parsed;
+        if (in->cap - in->parsed < STREAM_ROOM &&
+            weft__inbuf_grow(c, in->parsed + STREAM_ROOM) < 0) {
+            reject(c, 503);
+            return;
+        }
+    }
     c->flags &= ~CF_STARTED;
     weft__timer_disarm(c);
     struct exchange *ex = weft__exchange_new(c);
@@ -248,6 +260,8 @@ static llhttp_errno_t parse_some(struct http_conn *c, size_t *pos)
 static void process(struct http_conn *c)
 {
     const struct http_limits *lim = c->hl->limits;
+    if (c->ex && !weft__body_feed(c))
+        return; /* a streamed body's handler still holds the request */
     for (unsigned n = 0; !c->ex && !(c->flags & (CF_CLOSING | CF_CLOSE_AFTER)); n++) {
         struct inbuf *in = c->in;
         if (in->parsed >= in->end)
@@ -277,12 +291,12 @@ static void process(struct http_conn *c)
                 return;
             continue;
         }
-        if (err != HPE_PAUSED || !in->message_done) {
+        if (err != HPE_PAUSED || !(in->message_done || in->streaming)) {
             reject(c, in->reject ? in->reject : weft__http_status_for(err));
             return;
         }
         llhttp_resume(&in->parser);
-        dispatch(c);
+        dispatch(c); /* a whole request, or the head of a streamed one */
     }
 }
 
@@ -312,7 +326,7 @@ static void advance(struct http_conn *c)
         return;
     c->flags |= CF_BATCHING;
     weft__out_batch_begin(c);
-    if (c->in && !c->ex && !(c->flags & CF_LINGER))
+    if (c->in && !(c->flags & CF_LINGER) && (!c->ex || weft__body_wanted(&c->ex->req)))
         process(c);
     c->flags &= ~CF_BATCHING;
     settle(c);
@@ -322,8 +336,8 @@ static void advance(struct http_conn *c)
 void weft__conn_finished(struct http_conn *c, bool close_after)
 {
     c->ex = NULL;
-    if (close_after)
-        c->flags |= CF_CLOSE_AFTER;
+    if (close_after || (c->in && c->in->streaming && !c->in->message_done))
+        c->flags |= CF_CLOSE_AFTER; /* a streamed body not read to its end */
     next_request(c);
     if (c->flags & CF_BATCHING)
         return; /* process() goes on by itself */
@@ -341,12 +355,24 @@ void weft__conn_kick(struct http_conn *c)
 
 /* ---- timers -------------------------------------------------------------- */
 
+/* A streamed body under way with a reader that wants it: the client's
+   pace is what the minimum body rate judges. */
+static bool streaming_body(const struct http_conn *c)
+{
+    return c->in && c->in->streaming && !c->in->message_done && weft__body_wanted(&c->ex->req);
+}
+
 static void arm_for_phase(struct http_conn *c)
 {
     const struct http_limits *lim = c->hl->limits;
     if (weft__out_queued(c)) {
         if (c->timer.list != TL_SEND)
             weft__timer_arm(c, TL_SEND, lim->send_timeout_ms);
+    } else if (c->ex && streaming_body(c)) {
+        if (c->timer.list != TL_BODY) {
+            c->body_checked = c->body_seen;
+            weft__timer_arm(c, TL_BODY, BODY_WINDOW_MS);
+        }
     } else if (c->ex) {
         weft__timer_disarm(c); /* the app's own deadlines apply */
     } else if ((c->flags & CF_STARTED) || (c->in && c->in->parsed < c->in->end)) {
@@ -376,6 +402,19 @@ void weft__conn_timeout(struct http_conn *c, enum timer_list list)
     }
     if (list == TL_LINGER && linger_progressing(c)) {
         weft__timer_arm(c, TL_LINGER, hl->limits->linger_ms);
+        return;
+    }
+    if (list == TL_BODY && c->ex) {
+        if (!streaming_body(c)) {
+            weft__timer_disarm(c); /* the reader paused: not the client's fault */
+            return;
+        }
+        atomic_fetch_add_explicit(&hl->timeouts, 1, memory_order_relaxed);
+        c->flags |= CF_BATCHING;
+        weft__out_batch_begin(c);
+        weft__body_fail(c, -ETIMEDOUT);
+        c->flags &= ~CF_BATCHING;
+        settle(c);
         return;
     }
     atomic_fetch_add_explicit(&hl->timeouts, 1, memory_order_relaxed);

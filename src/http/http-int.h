@@ -5,6 +5,7 @@
  *   parser.c     llhttp callbacks, weft's own strictness checks, limits
  *   request.c    the request a handler sees
  *   response.c   the response: status, headers, bodies, streaming
+ *   body.c       request bodies read as a stream
  *   output.c     batching answers into one writev, queued output, drain
  *   timers.c     per-loop deadline lists and the tick that runs them
  *   date.c       the Date header, formatted once per second per loop
@@ -121,6 +122,11 @@ struct inbuf {
     bool conn_close, conn_keep_alive; /* tokens of the Connection header */
     bool has_cl, has_te;
     unsigned n_host, n_cl;
+    /* a streamed body (body.c): dispatched at the head, pieces in place */
+    bool streaming;
+    struct span piece; /* the piece llhttp paused on, not yet delivered */
+    size_t body_base;  /* where the body begins: seen pieces are dropped */
+    uint64_t body_total, body_limit;
     char data[];
 };
 
@@ -152,6 +158,13 @@ struct weft_request {
     unsigned n_fields, n_trailers;
     uint8_t http_minor;
     bool keep_alive, head_only;
+    /* the body reader (body.c) */
+    bool streamed;    /* dispatched at the head: the body comes later */
+    bool body_paused; /* backpressure from the reader */
+    bool body_given;  /* a whole body: its one piece was delivered */
+    bool body_ended;  /* the end or an error was delivered */
+    weft_body_fn body_fn;
+    void *body_arg;
     struct arena_chunk *arena;
     union {
         struct sockaddr sa;
@@ -222,6 +235,10 @@ struct http_site {
        the request (reset: true; a half-close, EOF: false). */
     void (*on_done)(weft_request_t *req, weft_response_t *res, void *arg);
     void (*on_gone)(weft_request_t *req, weft_response_t *res, bool reset, void *arg);
+    /* Optional: whether the request with this method and path (up to
+       '?') is dispatched at its head, its body streamed; if so, *max_body
+       may raise or lower its body limit (it starts at max_body_size). */
+    bool (*streams)(weft_slice_t method, weft_slice_t path, uint64_t *max_body, void *arg);
 };
 
 struct http_conn {
@@ -328,6 +345,12 @@ void weft__out_batch_begin(struct http_conn *c) WEFT_INTERNAL;
 int weft__out_flush(struct http_conn *c) WEFT_INTERNAL;
 void weft__out_drop(struct http_conn *c) WEFT_INTERNAL;
 size_t weft__out_queued(const struct http_conn *c) WEFT_INTERNAL;
+
+/* body.c */
+bool weft__body_wanted(const struct weft_request *r) WEFT_INTERNAL;
+bool weft__body_feed(struct http_conn *c) WEFT_INTERNAL;
+void weft__body_fail(struct http_conn *c, int err) WEFT_INTERNAL;
+void weft__body_client_gone(struct weft_request *r) WEFT_INTERNAL;
 
 /* date.c / status.c */
 const char *weft__http_date(struct http_loop *hl, size_t *len) WEFT_INTERNAL;

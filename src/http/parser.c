@@ -19,7 +19,10 @@
  *
  * A callback rejects by setting in->reject and returning HPE_USER; the
  * message-complete callback pauses the parser so the connection dispatches
- * one request at a time and knows exactly where the next one starts.
+ * one request at a time and knows exactly where the next one starts. A
+ * request the site streams pauses at the end of its head instead (it is
+ * dispatched there), then at every body piece, which body.c hands to the
+ * reader in place instead of collecting it.
  */
 #include <string.h>
 
@@ -66,6 +69,9 @@ void weft__inbuf_reset_request(struct inbuf *in)
     in->continue_sent = in->conn_close = in->conn_keep_alive = false;
     in->has_cl = in->has_te = false;
     in->n_host = in->n_cl = 0;
+    in->streaming = false;
+    in->piece = (struct span){0, 0};
+    in->body_total = 0;
     in->scan_pos = in->start;
     in->scan_state = HS_LINE;
     in->scan_line = 0;
@@ -233,6 +239,22 @@ static int on_header_value_complete(llhttp_t *p)
     return 0;
 }
 
+/* Whether the site wants this request at its head, its body streamed, and
+   the body's limit. */
+static bool streams(struct inbuf *in)
+{
+    const struct http_site *site = in->conn->site;
+    in->body_limit = limits_of(in)->max_body_size;
+    if (!site->streams)
+        return false;
+    const char *url = in->data + in->url.off;
+    const char *q = memchr(url, '?', in->url.len);
+    weft_slice_t method = {in->data + in->method.off, in->method.len};
+    weft_slice_t path = {url, q ? (size_t)(q - url) : in->url.len};
+    in->streaming = site->streams(method, path, &in->body_limit, site->handler_arg);
+    return in->streaming;
+}
+
 /* The smuggling checks and the body limit, once the head is complete. */
 static int on_headers_complete(llhttp_t *p)
 {
@@ -249,7 +271,8 @@ static int on_headers_complete(llhttp_t *p)
         return reject(in, 400); /* RFC 9112 6.1, 6.3: smuggling vectors */
     if (llhttp_get_method(p) == HTTP_CONNECT)
         return reject(in, 405); /* answered, never tunnelled */
-    if (in->has_cl && p->content_length > limits_of(in)->max_body_size)
+    bool streamed = streams(in);
+    if (in->has_cl && p->content_length > in->body_limit)
         return reject(in, 413);
     /* An Upgrade is answered as a plain request; the connection closes
        after it, since the client may switch protocols right after. */
@@ -257,13 +280,21 @@ static int on_headers_complete(llhttp_t *p)
         p->upgrade = 0;
         in->conn->flags |= CF_CLOSE_AFTER;
     }
-    return 0;
+    return streamed ? HPE_PAUSED : 0; /* dispatched now, the body later */
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct inbuf *in = inbuf_of(p);
-    if ((uint64_t)in->body.len + len > limits_of(in)->max_body_size)
+    if (in->streaming) { /* pause: body.c hands the piece to the reader */
+        in->body_total += len;
+        if (in->body_total > in->body_limit)
+            return reject(in, 413);
+        in->piece = (struct span){offset_of(in, at), (uint32_t)len};
+        in->conn->body_seen += len;
+        return HPE_PAUSED;
+    }
+    if ((uint64_t)in->body.len + len > in->body_limit)
         return reject(in, 413);
     uint32_t off = offset_of(in, at);
     if (in->body.len == 0) {

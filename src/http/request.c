@@ -83,6 +83,7 @@ struct exchange *weft__exchange_new(struct http_conn *c)
     r->keep_alive = !(c->flags & CF_CLOSE_AFTER) && !in->conn_close && !hl->stopping &&
                     (r->http_minor >= 1 || in->conn_keep_alive);
     r->head_only = llhttp_get_method(&in->parser) == HTTP_HEAD;
+    r->streamed = in->streaming;
     split_target(r);
     ex->res.req = r;
     ex->res.status = 200;

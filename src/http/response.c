@@ -185,6 +185,13 @@ static int send_head(weft_response_t *res, enum out_mode mode, int64_t length)
 
 /* ---- whole bodies --------------------------------------------------------- */
 
+/* A whole answer to a streamed request whose body is still coming: the
+   connection closes after it (the rest is discarded while lingering). */
+static bool body_unread(const struct weft_request *r)
+{
+    return r->streamed && !r->in->message_done;
+}
+
 int weft_response_send(weft_response_t *res, const void *body, size_t len)
 {
     int r = check_open(res);
@@ -193,6 +200,7 @@ int weft_response_send(weft_response_t *res, const void *body, size_t len)
     if (res->head_sent)
         return -EALREADY;
     struct http_conn *c = res->req->conn;
+    res->close_after |= body_unread(res->req);
     r = send_head(res, OUT_LENGTH, (int64_t)len);
     res->bytes = res->req->head_only ? 0 : len;
     if (r == 0 && !res->req->head_only)
@@ -215,6 +223,7 @@ int weft_response_send_borrowed(weft_response_t *res, const void *body, size_t l
         return r;
     }
     struct http_conn *c = res->req->conn;
+    res->close_after |= body_unread(res->req);
     r = send_head(res, OUT_LENGTH, (int64_t)len);
     res->bytes = res->req->head_only ? 0 : len;
     if (r == 0 && !res->req->head_only && len)
@@ -398,6 +407,7 @@ void weft__exchange_client_gone(struct exchange *ex)
 {
     ex->req.conn = NULL;
     ex->req.in->conn = NULL;
+    weft__body_client_gone(&ex->req);
     const struct http_site *site = ex->req.site;
     if (site->on_gone)
         site->on_gone(&ex->req, &ex->res, true, site->handler_arg);
