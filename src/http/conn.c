@@ -16,8 +16,11 @@
  * Closing. A close after a response (Connection: close, an error, a
  * timeout) lingers: shut the write side and read and discard what the
  * client still sends until it closes too, so that our close does not reset
- * the connection before the client read our last answer (a reset destroys
- * what its kernel holds unread). Lingering ends at the client's EOF, or
+ * the connection before the client has our last answer: closing with
+ * unread input sends a reset at once, and the kernel drops whatever of
+ * the answer it had not sent yet. Lingering ends at the client's EOF; or
+ * past LINGER_BYTES discarded, once the client has acknowledged the whole
+ * answer (until then we stop reading, not discarding without end); or
  * after linger_ms, extended by linger_ms at a time while the client is
  * still acknowledging the answer's last bytes. A dead socket is closed at
  * once. If a handler still holds the request, it is told the
@@ -36,6 +39,7 @@
 
 #include "http/http-int.h"
 
+#define LINGER_BYTES        (64 * 1024)
 #define BODY_WINDOW_MS      2000
 #define STREAM_ROOM         (16 * 1024) /* read room a streamed body gets */
 #define INBUF_MAX_GROW(lim) ((lim)->max_header_size + (lim)->max_body_size + 4096)
@@ -125,6 +129,7 @@ static void begin_linger(struct http_conn *c)
     }
     c->flags |= CF_LINGER;
     c->linger_unacked = UINT32_MAX;
+    c->linger_bytes = 0;
     weft__inbuf_put(c);
     weft__timer_arm(c, TL_LINGER, c->hl->limits->linger_ms);
     weft__conn_update_poll(c);
@@ -139,6 +144,14 @@ static void discard_input(struct http_conn *c)
             return;
         if (n <= 0) { /* the client closed too (or the socket died) */
             weft__conn_close(c);
+            return;
+        }
+        c->linger_bytes += (uint32_t)n;
+        if (c->linger_bytes > LINGER_BYTES) {
+            if (c->tp->unacked(c) <= 0)
+                weft__conn_close(c); /* the client has every byte of ours */
+            else
+                weft__conn_update_poll(c); /* stop reading; the timer decides */
             return;
         }
     }
@@ -160,7 +173,7 @@ static bool linger_progressing(struct http_conn *c)
 static bool may_read(const struct http_conn *c)
 {
     if (c->flags & CF_LINGER)
-        return true;
+        return c->linger_bytes <= LINGER_BYTES;
     if (c->flags & (CF_PEER_EOF | CF_CLOSE_AFTER))
         return false;
     if (weft__out_queued(c) >= c->hl->limits->output_high_water)

@@ -255,6 +255,7 @@ struct http_conn {
     uint64_t body_seen;                         /* body bytes, for the minimum rate */
     uint64_t body_checked;
     uint32_t linger_unacked; /* at the last linger deadline */
+    uint32_t linger_bytes;   /* discarded while lingering */
     uint16_t flags;          /* enum conn_flags */
     int fd;
     union {
