@@ -31,3 +31,11 @@ string(REGEX REPLACE "/$" "" WEFT_PC_TO_PREFIX "${WEFT_PC_TO_PREFIX}")
 configure_file(cmake/weft.pc.in ${PROJECT_BINARY_DIR}/weft.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/weft.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# The libraries contain llhttp (MIT): its notice goes with them.
+set(WEFT_LLHTTP_NOTICE /usr/share/doc/node-llhttp/copyright CACHE FILEPATH
+    "llhttp's copyright and licence (Debian node-llhttp)")
+if(EXISTS ${WEFT_LLHTTP_NOTICE})
+  install(FILES ${WEFT_LLHTTP_NOTICE} DESTINATION ${CMAKE_INSTALL_DOCDIR}
+          RENAME LICENSE.llhttp)
+endif()
