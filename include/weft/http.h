@@ -149,8 +149,9 @@ WEFT_API int weft_response_status(weft_response_t *res, int status);
 
 /* weft_response_header - add a header (name and value copied). The engine
    writes Date, Content-Length or Transfer-Encoding, and Connection itself:
-   adding those is -EINVAL. A name or value with CR, LF or NUL is -EINVAL
-   (no response splitting). -EALREADY once the head was sent; -ENOMEM. */
+   adding those is -EINVAL. A name that is not a token, or a value with a
+   control byte other than HTAB (CR, LF, NUL...), is -EINVAL (no response
+   splitting). -EALREADY once the head was sent; -ENOMEM. */
 WEFT_API int weft_response_header(weft_response_t *res, const char *name, const char *value);
 WEFT_API int weft_response_header_n(weft_response_t *res, const char *name, size_t name_len,
                                     const char *value, size_t value_len);

@@ -76,10 +76,10 @@ struct offload;
 struct app_req {
     struct weft_app *app;
     const struct route *route;
-    struct param params[WEFT__MAX_PARAMS];
-    unsigned n_params;
     size_t next_hook;        /* the before hook to run next */
     struct offload *offload; /* the job the response waits for */
+    unsigned n_params;
+    struct param params[WEFT__MAX_PARAMS]; /* last: only n_params are set */
 };
 
 /* app.c */

@@ -237,8 +237,11 @@ static void app_dispatch(weft_request_t *req, weft_response_t *res, void *arg)
         weft_response_send_error(res, 503, NULL);
         return;
     }
-    memset(ar, 0, sizeof(*ar));
-    ar->app = arg;
+    ar->app = arg; /* field by field: params[] (most of it) needs no zeroing */
+    ar->route = NULL;
+    ar->next_hook = 0;
+    ar->offload = NULL;
+    ar->n_params = 0;
     req->app_data = ar;
     run_before(ar, req, res);
 }

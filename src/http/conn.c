@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "http/http-int.h"
+#include "sync/clock.h"
 
 #define LINGER_BYTES        (64 * 1024)
 #define BODY_WINDOW_MS      2000
@@ -560,6 +561,7 @@ static void on_readable(struct http_conn *c)
             return;
     }
     in->end += (size_t)n;
+    c->hl->read_ns = weft__now_ns(); /* a request's time: once per read, not per request */
     advance(c);
 }
 

@@ -185,11 +185,14 @@ struct weft_response {
     void *drain_arg;
 };
 
-/* One allocation per request, recycled per loop. */
+/* One allocation per request, recycled per loop with its first arena
+   chunk (so a request that needs a little scratch memory, as every app
+   request does, costs no malloc). */
 struct exchange {
-    struct weft_request req;
+    struct weft_request req; /* first: a request is its exchange */
     struct weft_response res;
     struct exchange *next_free;
+    struct arena_chunk *spare; /* kept from the last use */
 };
 
 /* ---- output ------------------------------------------------------------- */
@@ -277,6 +280,7 @@ struct http_loop {
     bool tick_open;
     struct timer_link lists[TL_COUNT]; /* sentinels */
     int64_t now_ms;
+    int64_t read_ns; /* CLOCK_MONOTONIC at the last read event */
     /* Date: one line, rebuilt when the second changes */
     char date[48];
     size_t date_len;

@@ -4,8 +4,9 @@
  *
  * The batch. While a connection's read is being answered (or one response
  * is being finished), its answers go into the loop's batch: bytes copied
- * into one growing buffer and borrowed bodies referenced in place, as a
- * list of pieces. The batch is written with one writev when the work is
+ * into one growing buffer and borrowed bodies referenced in place (small
+ * ones are copied too: an iovec per tiny body costs the kernel more than
+ * the copy), as a list of pieces. The batch is written with one writev when the work is
  * done, so the answers to 16 pipelined requests cost one system call. Only
  * one connection owns the batch at a time; another connection answered
  * meanwhile (a handler finishing someone else's response) queues directly.
@@ -25,6 +26,7 @@
 
 #define BATCH_PIECES 64
 #define BATCH_START  (16 * 1024)
+#define COPY_BELOW   512 /* borrowed bodies this small join the batch's bytes */
 
 struct piece {
     const char *ext; /* borrowed bytes, or NULL: bytes in the batch buffer */
@@ -242,6 +244,12 @@ int weft__out_append_borrowed(struct http_conn *c, const void *ptr, size_t len,
 {
     if (!owns_batch(c))
         return queue_seg(c, ptr, len, false, release, arg);
+    if (len <= COPY_BELOW) { /* cheaper copied than as an iovec of its own */
+        int r = weft__out_append(c, ptr, len);
+        if (release)
+            release(arg);
+        return r;
+    }
     if (n_pieces == BATCH_PIECES && batch_spill(c) < 0) {
         if (release)
             release(arg);

@@ -8,7 +8,8 @@
  * the buffer does not move or go away while a handler holds the request,
  * even if the client disconnects. Exchanges are recycled per loop.
  * Per-request scratch memory (weft_request_alloc, response headers) comes
- * from a small arena that dies with the exchange.
+ * from a small arena that dies with the exchange, except for its first
+ * chunk, which the recycled exchange keeps.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -26,13 +27,18 @@ bool weft_slice_eq(weft_slice_t s, const char *lit)
     return s.len == n && memcmp(s.ptr, lit, n) == 0;
 }
 
+static unsigned char ascii_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
+}
+
 bool weft_slice_ieq(weft_slice_t s, const char *lit)
 {
     size_t n = strlen(lit);
     if (s.len != n)
         return false;
     for (size_t i = 0; i < n; i++)
-        if (tolower((unsigned char)s.ptr[i]) != tolower((unsigned char)lit[i]))
+        if (ascii_lower((unsigned char)s.ptr[i]) != ascii_lower((unsigned char)lit[i]))
             return false;
     return true;
 }
@@ -57,16 +63,18 @@ struct exchange *weft__exchange_new(struct http_conn *c)
     if (ex) {
         hl->free_ex = ex->next_free;
         hl->n_free_ex--;
-    } else if (!(ex = weft__malloc(sizeof(*ex)))) {
+    } else if (!(ex = weft__calloc(1, sizeof(*ex)))) {
         return NULL;
     }
+    struct arena_chunk *spare = ex->spare;
     memset(ex, 0, sizeof(*ex));
+    ex->spare = spare;
     struct inbuf *in = c->in;
     struct weft_request *r = &ex->req;
     r->conn = c;
     r->hl = hl;
     r->site = c->site;
-    r->time_ns = weft__now_ns();
+    r->time_ns = hl->read_ns; /* when the bytes that completed it were read */
     r->in = in;
     memcpy(&r->peer, &c->peer, sizeof(r->peer));
     in->refs++;
@@ -93,11 +101,22 @@ struct exchange *weft__exchange_new(struct http_conn *c)
 
 static void inbuf_unref(struct http_loop *hl, struct inbuf *in);
 
+static void exchange_release(struct exchange *ex)
+{
+    weft__free(ex->spare);
+    weft__free(ex);
+}
+
 void weft__exchange_free(struct exchange *ex, struct http_loop *hl)
 {
     for (struct arena_chunk *a = ex->req.arena, *next; a; a = next) {
         next = a->next;
-        weft__free(a);
+        if (!ex->spare && a->cap == ARENA_CHUNK) {
+            a->used = 0; /* kept for the next request */
+            ex->spare = a;
+        } else {
+            weft__free(a);
+        }
     }
     inbuf_unref(hl, ex->req.in);
     if (hl->n_free_ex < EXCHANGE_CACHE) {
@@ -105,7 +124,7 @@ void weft__exchange_free(struct exchange *ex, struct http_loop *hl)
         hl->free_ex = ex;
         hl->n_free_ex++;
     } else {
-        weft__free(ex);
+        exchange_release(ex);
     }
 }
 
@@ -193,7 +212,7 @@ void weft__http_loop_free_caches(struct http_loop *hl)
     while (hl->free_ex) {
         struct exchange *ex = hl->free_ex;
         hl->free_ex = ex->next_free;
-        weft__free(ex);
+        exchange_release(ex);
     }
     hl->n_free_ex = 0;
 }
@@ -300,9 +319,12 @@ void *weft_request_alloc(weft_request_t *r, size_t size)
     size = (size + 15) & ~(size_t)15;
     struct arena_chunk *a = r->arena;
     if (!a || a->cap - a->used < size) {
+        struct exchange *ex = (struct exchange *)r;
         size_t cap = size > ARENA_CHUNK ? size : ARENA_CHUNK;
-        struct arena_chunk *fresh = weft__malloc(sizeof(*fresh) + cap);
-        if (!fresh)
+        struct arena_chunk *fresh = cap == ARENA_CHUNK ? ex->spare : NULL;
+        if (fresh)
+            ex->spare = NULL;
+        else if (!(fresh = weft__malloc(sizeof(*fresh) + cap)))
             return NULL;
         fresh->cap = cap;
         fresh->used = 0;

@@ -71,9 +71,28 @@ int weft_response_status(weft_response_t *res, int status)
     return 0;
 }
 
+/* RFC 9110 5.6.2 tchar: visible ASCII but the delimiters, as a bitmap. */
 static bool token_char(unsigned char ch)
 {
-    return ch > 0x20 && ch < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", ch);
+    static const uint64_t tchar[2] = {0x03ff6cfa00000000ull, 0x57ffffffc7fffffeull};
+    return ch < 128 && (tchar[ch >> 6] >> (ch & 63) & 1);
+}
+
+/* The framing headers are the engine's to write. */
+static bool engine_header(weft_slice_t n)
+{
+    switch (n.len) {
+    case 4:
+        return weft_slice_ieq(n, "date");
+    case 10:
+        return weft_slice_ieq(n, "connection");
+    case 14:
+        return weft_slice_ieq(n, "content-length");
+    case 17:
+        return weft_slice_ieq(n, "transfer-encoding");
+    default:
+        return false;
+    }
 }
 
 static bool valid_header(const char *name, size_t nlen, const char *value, size_t vlen)
@@ -83,12 +102,10 @@ static bool valid_header(const char *name, size_t nlen, const char *value, size_
     for (size_t i = 0; i < nlen; i++)
         if (!token_char((unsigned char)name[i]))
             return false;
-    for (size_t i = 0; i < vlen; i++)
-        if (value[i] == '\r' || value[i] == '\n' || value[i] == '\0')
+    for (size_t i = 0; i < vlen; i++) /* no control bytes but HTAB (RFC 9110 5.5) */
+        if ((unsigned char)value[i] < 0x20 && value[i] != '\t')
             return false;
-    weft_slice_t n = {name, nlen};
-    return !weft_slice_ieq(n, "content-length") && !weft_slice_ieq(n, "transfer-encoding") &&
-           !weft_slice_ieq(n, "connection") && !weft_slice_ieq(n, "date");
+    return !engine_header((weft_slice_t){name, nlen});
 }
 
 int weft_response_header_n(weft_response_t *res, const char *name, size_t nlen, const char *value,
@@ -132,10 +149,32 @@ static size_t head_size(const weft_response_t *res)
     return n + 48; /* Date */
 }
 
+/* Decimal digits of v at out; their count. */
+static size_t put_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10));
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static size_t put_status_line(char *out, int status)
+{
+    const char *reason = weft_http_reason(status);
+    size_t n = put(out, "HTTP/1.1 ", 9);
+    n += put_u64(out + n, (uint64_t)status);
+    out[n++] = ' ';
+    n += put(out + n, reason, strlen(reason));
+    return n + put(out + n, "\r\n", 2);
+}
+
 static size_t format_head(weft_response_t *res, struct http_conn *c, char *out, int64_t length)
 {
-    size_t n =
-        (size_t)sprintf(out, "HTTP/1.1 %d %s\r\n", res->status, weft_http_reason(res->status));
+    size_t n = put_status_line(out, res->status);
     size_t dlen;
     const char *date = weft__http_date(c->hl, &dlen);
     n += put(out + n, date, dlen);
@@ -146,9 +185,11 @@ static size_t format_head(weft_response_t *res, struct http_conn *c, char *out, 
         n += put(out + n, h->text + h->name_len, h->value_len);
         n += put(out + n, "\r\n", 2);
     }
-    if (res->mode == OUT_LENGTH)
-        n += (size_t)sprintf(out + n, "Content-Length: %lld\r\n", (long long)length);
-    else if (res->mode == OUT_CHUNKED)
+    if (res->mode == OUT_LENGTH) {
+        n += put(out + n, "Content-Length: ", 16);
+        n += put_u64(out + n, (uint64_t)length);
+        n += put(out + n, "\r\n", 2);
+    } else if (res->mode == OUT_CHUNKED)
         n += put(out + n, "Transfer-Encoding: chunked\r\n", 28);
     if (res->close_after)
         n += put(out + n, "Connection: close\r\n", 19);
