@@ -25,6 +25,7 @@
 struct route {
     struct route *next;
     char method[16]; /* "" for any method */
+    size_t method_len;
     weft_handler_fn handler;
     void *arg;
     weft_route_options_t opts;
@@ -34,9 +35,12 @@ struct route {
 struct rnode {
     char *label; /* static segment text (not for the root) */
     size_t label_len;
+    uint32_t label_hash;
     struct rnode **statics; /* sorted by label */
     size_t n_statics;
-    struct rnode *param; /* ":name" child */
+    struct rnode **index; /* the statics by hash, open addressing */
+    uint32_t index_mask;  /* its size - 1 */
+    struct rnode *param;  /* ":name" child */
     char *param_name;
     struct rnode *rest; /* "*name" child: takes the rest of the path */
     char *rest_name;

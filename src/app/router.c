@@ -1,13 +1,19 @@
 /*
  * router.c - routes in a trie of path segments.
  *
- * Each node is one segment; its children are static segments (sorted, so
- * a lookup is a binary search), at most one ":param" child and at most one
- * "*rest" child. Matching walks the path segment by segment, trying the
- * static child first, then the parameter, then the rest, and backs up when
- * a branch dead-ends (so /users/new and /users/:id/edit both work). The
- * cost grows with the path's depth, not with the number of routes: 500
- * routes cost a few more comparisons in a binary search than one.
+ * Each node is one segment; its children are static segments, at most one
+ * ":param" child and at most one "*rest" child. Matching walks the path
+ * segment by segment, trying the static child first, then the parameter,
+ * then the rest, and backs up when a branch dead-ends (so /users/new and
+ * /users/:id/edit both work).
+ *
+ * The static children are found through a small hash table per node
+ * (open addressing, at most half full), keyed by the segment's FNV-1a
+ * hash, which the walk computes in the same pass that finds the segment's
+ * end. So a lookup costs one hash of the segment and usually one
+ * comparison, with 1 route or 500: the cost grows with the path's depth,
+ * never with the number of routes (bench-routing counts it). The sorted
+ * array beside the table serves the set-up and the Allow header.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -44,6 +50,38 @@ static size_t find_static(const struct rnode *n, const char *label, size_t len, 
     return lo;
 }
 
+#define FNV_OFFSET 2166136261u
+#define FNV_PRIME  16777619u
+
+static uint32_t hash_label(const char *s, size_t len)
+{
+    uint32_t h = FNV_OFFSET;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+    return h;
+}
+
+/* Rebuilds n's hash index for its statics; set-up time only. */
+static int reindex(struct rnode *n)
+{
+    size_t size = 4;
+    while (size < 2 * n->n_statics)
+        size *= 2;
+    struct rnode **index = weft__calloc(size, sizeof(*index));
+    if (!index)
+        return -ENOMEM;
+    for (size_t i = 0; i < n->n_statics; i++) {
+        size_t at = n->statics[i]->label_hash & (size - 1);
+        while (index[at])
+            at = (at + 1) & (size - 1);
+        index[at] = n->statics[i];
+    }
+    weft__free(n->index);
+    n->index = index;
+    n->index_mask = (uint32_t)(size - 1);
+    return 0;
+}
+
 static char *dup_n(const char *s, size_t n)
 {
     char *d = weft__malloc(n + 1);
@@ -69,9 +107,17 @@ static struct rnode *static_child(struct rnode *n, const char *label, size_t len
         return NULL;
     }
     c->label_len = len;
+    c->label_hash = hash_label(label, len);
     memmove(v + i + 1, v + i, (n->n_statics - i) * sizeof(*v));
     v[i] = c;
     n->n_statics++;
+    if (reindex(n) < 0) { /* take it out again: the trie stays as it was */
+        memmove(v + i, v + i + 1, (n->n_statics - i - 1) * sizeof(*v));
+        n->n_statics--;
+        weft__free(c->label);
+        weft__free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -112,6 +158,7 @@ static int add_route(struct rnode *n, const char *method, weft_handler_fn handle
     if (!r)
         return -ENOMEM;
     snprintf(r->method, sizeof(r->method), "%s", m);
+    r->method_len = strlen(r->method);
     r->handler = handler;
     r->arg = arg;
     r->opts = opts ? *opts : (weft_route_options_t){0};
@@ -177,19 +224,35 @@ static bool push_param(struct app_req *ar, const char *name, const char *at, siz
     return true;
 }
 
+/* The static child of n labelled p[0, len) with that hash, or NULL. */
+static const struct rnode *lookup_static(const struct rnode *n, const char *p, size_t len,
+                                         uint32_t hash)
+{
+    if (!n->index)
+        return NULL;
+    for (uint32_t at = hash & n->index_mask;; at = (at + 1) & n->index_mask) {
+        const struct rnode *c = n->index[at];
+        if (!c)
+            return NULL;
+        if (c->label_hash == hash && c->label_len == len && !memcmp(c->label, p, len))
+            return c;
+    }
+}
+
 /* Matches the segments from p (just after a '/') to end. */
 static const struct rnode *walk(const struct rnode *n, const char *p, const char *end,
                                 struct app_req *ar)
 {
     if (p > end)
         return n->routes ? n : NULL;
-    const char *slash = memchr(p, '/', (size_t)(end - p));
-    const char *seg_end = slash ? slash : end;
+    uint32_t hash = FNV_OFFSET; /* the segment's end and hash in one pass */
+    const char *seg_end = p;
+    while (seg_end < end && *seg_end != '/')
+        hash = (hash ^ (unsigned char)*seg_end++) * FNV_PRIME;
     size_t len = (size_t)(seg_end - p);
-    const char *next = slash ? slash + 1 : end + 1;
-    bool found;
-    size_t i = find_static(n, p, len, &found);
-    const struct rnode *hit = found ? walk(n->statics[i], next, end, ar) : NULL;
+    const char *next = seg_end + 1;
+    const struct rnode *child = lookup_static(n, p, len, hash);
+    const struct rnode *hit = child ? walk(child, next, end, ar) : NULL;
     if (hit)
         return hit;
     unsigned saved = ar->n_params;
@@ -218,9 +281,10 @@ const struct route *weft__router_method(const struct rnode *node, weft_slice_t m
 {
     const struct route *any = NULL;
     for (const struct route *r = node->routes; r; r = r->next) {
-        if (!r->method[0])
+        if (!r->method_len)
             any = r;
-        else if (weft_slice_eq(method, r->method))
+        else if (r->method_len == method.len && r->method[0] == method.ptr[0] &&
+                 !memcmp(r->method, method.ptr, method.len))
             return r;
     }
     if (!any && weft_slice_eq(method, "HEAD"))
@@ -250,6 +314,7 @@ void weft__router_free(struct rnode *n)
         weft__free(n->statics[i]);
     }
     weft__free(n->statics);
+    weft__free(n->index);
     if (n->param) {
         weft__router_free(n->param);
         weft__free(n->param);
