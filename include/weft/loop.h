@@ -11,7 +11,7 @@
  *   - weft_future_then(f, loop, cb, arg): cb runs on the loop's thread once
  *     f settles (weft_loop_work is a pool job plus a then);
  *   - a notifier, triggered from any thread, wakes a callback on the loop.
- * Each loop has one inbox (a list) and one uv_async_t doorbell: producers
+ * Each loop has one inbox (a list) and one doorbell (an eventfd): producers
  * append and ring only when the list goes from empty to non-empty; the
  * loop takes the whole batch and runs it with no lock held (rule 2).
  *

@@ -3,7 +3,7 @@
  * every continuation (a pool worker's result included) enters here.
  *
  * Lock order: ib->lock is a leaf. While it is held nothing else is locked
- * and no user code or future callback runs (uv_async_send takes no lock).
+ * and no user code or future callback runs (ringing takes no lock).
  * Settle nodes fire after the future's own lock is released, so the
  * continuation code below takes ib->lock from them freely.
  *
@@ -13,6 +13,15 @@
  * it and runs it unlocked (nothing pops one item: no ABA). Once closed,
  * pushes fail with -EPIPE, except a continuation reserved before the stop.
  *
+ * The doorbell is our own eventfd, which the loop polls: libuv 1.44's
+ * uv_async_t makes the loop spin while a sender is between its two steps,
+ * and a pool worker preempted there on the loop's core (the default
+ * layout: as many workers as cores) held the loop spinning for whole time
+ * slices (libuv issue 2949). The eventfd lives as long as the inbox, so a
+ * producer rings without a lock and can never write to a closed (or
+ * reused) descriptor. The loop reads it empty before it takes the list:
+ * a producer that then finds the list empty rings again.
+ *
  * Invariant: each continuation is queued before the stop (runs with status
  * 0) or taken by it (-ECANCELED), never both -- the stop takes the waiting
  * set under the same lock that sets the closed bit. Post blocks: see below.
@@ -20,6 +29,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "loop/loop-int.h"
 #include "sync/futex.h"
@@ -32,7 +43,7 @@ struct weft__inbox {
     char pad[64];           /* producers' CAS line apart from the lock's */
     weft__lock_t lock;      /* guards the fields down to `reservations` */
     bool stopped;           /* the CLOSED bit, as seen under the lock */
-    uv_async_t *doorbell;   /* NULL once the loop closed */
+    int bell;               /* the doorbell: an eventfd the loop polls */
     struct weft__cont *waiting;
     _Atomic uint32_t reservations; /* written under the lock; close sleeps on it */
     _Atomic uint32_t refs;
@@ -44,6 +55,11 @@ struct weft__inbox *weft__inbox_new(void)
     struct weft__inbox *ib = weft__calloc(1, sizeof(*ib));
     if (!ib)
         return NULL;
+    ib->bell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (ib->bell < 0) {
+        weft__free(ib);
+        return NULL; /* errno: EMFILE, ENFILE, ENOMEM */
+    }
     atomic_init(&ib->head, 0);
     atomic_init(&ib->reservations, 0);
     atomic_init(&ib->refs, 1);
@@ -64,7 +80,8 @@ void weft__inbox_unref(struct weft__inbox *ib)
     if (!ib || atomic_fetch_sub_explicit(&ib->refs, 1, memory_order_acq_rel) != 1)
         return;
     WEFT_ASSERT((atomic_load_explicit(&ib->head, memory_order_relaxed) & ~CLOSED) == 0);
-    WEFT_ASSERT(!ib->waiting && !ib->doorbell);
+    WEFT_ASSERT(!ib->waiting);
+    close(ib->bell);
     weft__free(ib);
 }
 
@@ -75,27 +92,30 @@ bool weft__inbox_closed(const struct weft__inbox *ib)
     return atomic_load_explicit(&ib->head, memory_order_relaxed) & CLOSED;
 }
 
-void weft__inbox_set_doorbell(struct weft__inbox *ib, uv_async_t *doorbell)
+int weft__inbox_bell_fd(const struct weft__inbox *ib)
 {
-    weft__lock(&ib->lock);
-    ib->doorbell = doorbell;
-    weft__unlock(&ib->lock);
+    return ib->bell;
 }
 
-/* libuv ignores EAGAIN from the eventfd write (the counter is already
-   non-zero, so the loop wakes anyway) and coalesces sends itself; a lost
-   ring could only delay, never lose, a post: the list is the truth. */
-static void ring_locked(struct weft__inbox *ib)
+void weft__inbox_bell_reset(struct weft__inbox *ib)
 {
-    if (ib->doorbell)
-        uv_async_send(ib->doorbell);
+    uint64_t n;
+    ssize_t r;
+    do /* nothing to read (a spurious wake) is fine */
+        r = read(ib->bell, &n, sizeof(n));
+    while (r < 0 && errno == EINTR);
 }
 
+/* Wakes the loop. EAGAIN (the counter at its maximum) cannot happen with
+   one ring per empty -> non-empty, and would not matter: the loop is
+   awake anyway, and the list is the truth. */
 static void ring(struct weft__inbox *ib)
 {
-    weft__lock(&ib->lock);
-    ring_locked(ib);
-    weft__unlock(&ib->lock);
+    static const uint64_t one = 1;
+    ssize_t r;
+    do
+        r = write(ib->bell, &one, sizeof(one));
+    while (r < 0 && errno == EINTR);
 }
 
 /* Pushes an item: 1 if the list was empty (the caller rings), 0, or
@@ -110,9 +130,9 @@ static int push(struct weft__inbox *ib, struct weft__inbox_item *it, bool force)
         it->next = (struct weft__inbox_item *)(old & ~CLOSED);
         /* Release: the item and `next` are visible to the loop that takes
            the list. Acquire: if we found the list empty because the loop
-           just took it, the loop's earlier reset of libuv's pending flag is
-           visible to our ring, so the ring is not swallowed. Relaxed on
-           failure: we only retry. */
+           just took it, our ring comes after the loop's earlier read of
+           the doorbell, so it is not swallowed. Relaxed on failure: we
+           only retry. */
     } while (!atomic_compare_exchange_weak_explicit(&ib->head, &old, (uintptr_t)it | (old & CLOSED),
                                                     memory_order_acq_rel, memory_order_relaxed));
     return (old & ~CLOSED) == 0;
@@ -122,8 +142,9 @@ static struct weft__inbox_item *take_batch(struct weft__inbox *ib)
 {
     /* Acquire: pairs with every push's release, so the items (and the
        slots of post blocks written before their push) are visible.
-       Release: see push() -- libuv reset the doorbell before calling us,
-       and a producer that finds the list empty must see that reset. */
+       Release: see push() -- the loop read the doorbell empty before
+       calling us, and a producer that finds the list empty must ring
+       after that read. */
     uintptr_t old = atomic_fetch_and_explicit(&ib->head, CLOSED, memory_order_acq_rel);
     struct weft__inbox_item *it = (struct weft__inbox_item *)(old & ~CLOSED), *rev = NULL;
     while (it) {
@@ -345,7 +366,7 @@ static void queue_locked(struct weft__inbox *ib, struct weft__cont *c)
 {
     c->state = WEFT__CONT_QUEUED;
     if (push(ib, &c->item, true) == 1)
-        ring_locked(ib);
+        ring(ib);
 }
 
 static void unlink_locked(struct weft__inbox *ib, struct weft__cont *c)
@@ -434,7 +455,7 @@ bool weft__inbox_stop(struct weft__inbox *ib, struct weft__cont **cancelled)
     ib->stopped = true;
     /* acq_rel, as for a push: either the loop's next take of the list
        sees the bit, or this RMW comes after that take and the ring below
-       sees the doorbell reset and wakes the loop again (rule as in push). */
+       comes after the loop's read of the doorbell (rule as in push). */
     atomic_fetch_or_explicit(&ib->head, CLOSED, memory_order_acq_rel);
     /* The set is newest first; prepending restores registration order. */
     for (c = ib->waiting; c; c = next) {
@@ -450,7 +471,7 @@ bool weft__inbox_stop(struct weft__inbox *ib, struct weft__cont **cancelled)
         out = c;
     }
     ib->waiting = NULL;
-    ring_locked(ib);
+    ring(ib);
     weft__unlock(&ib->lock);
     *cancelled = out;
     return true;

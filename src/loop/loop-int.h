@@ -71,8 +71,10 @@ struct weft__inbox *weft__inbox_new(void) WEFT_INTERNAL;
 void weft__inbox_ref(struct weft__inbox *ib) WEFT_INTERNAL;
 void weft__inbox_unref(struct weft__inbox *ib) WEFT_INTERNAL;
 
-/* The doorbell rung on empty -> non-empty; NULL (at close) silences it. */
-void weft__inbox_set_doorbell(struct weft__inbox *ib, uv_async_t *doorbell) WEFT_INTERNAL;
+/* The doorbell, rung on empty -> non-empty: an eventfd for the loop to
+   poll, read empty (reset) before the loop drains the inbox. */
+int weft__inbox_bell_fd(const struct weft__inbox *ib) WEFT_INTERNAL;
+void weft__inbox_bell_reset(struct weft__inbox *ib) WEFT_INTERNAL;
 
 /* True once weft__inbox_stop ran (any thread; a snapshot). */
 bool weft__inbox_closed(const struct weft__inbox *ib) WEFT_INTERNAL;
@@ -223,7 +225,7 @@ struct weft__hook {
 struct weft_loop {
     uv_loop_t uv;
     struct weft__inbox *ib;
-    uv_async_t doorbell;  /* the inbox's doorbell */
+    uv_poll_t doorbell;   /* polls the inbox's doorbell */
     uv_idle_t local_idle; /* runs local posts */
     uv_prepare_t prepare; /* watchdog stamps, iteration count */
     uv_check_t check;

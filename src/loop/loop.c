@@ -73,9 +73,10 @@ static void drain(weft_loop_t *loop, int status)
     weft__stat_add(&loop->posts, n + weft__local_run(loop, loop->local.len));
 }
 
-static void doorbell_cb(uv_async_t *a)
+static void doorbell_cb(uv_poll_t *p, int status, int events)
 {
-    weft_loop_t *loop = weft_container_of(a, weft_loop_t, doorbell);
+    weft_loop_t *loop = weft_container_of(p, weft_loop_t, doorbell);
+    weft__inbox_bell_reset(loop->ib); /* before the take: see inbox.c */
     weft__stat_add(&loop->posts, weft__inbox_drain(loop->ib, 0));
     if (weft__inbox_closed(loop->ib))
         uv_stop(&loop->uv);
@@ -102,11 +103,12 @@ static int init_uv(weft_loop_t *loop)
         return r;
     /* Busy time in the stats; never fails for this option on Linux. */
     uv_loop_configure(&loop->uv, UV_METRICS_IDLE_TIME);
-    r = uv_async_init(&loop->uv, &loop->doorbell, doorbell_cb);
+    r = uv_poll_init(&loop->uv, &loop->doorbell, weft__inbox_bell_fd(loop->ib));
     if (r < 0) {
         uv_loop_close(&loop->uv);
         return r;
     }
+    uv_poll_start(&loop->doorbell, UV_READABLE, doorbell_cb); /* a fresh eventfd: cannot fail */
     uv_idle_init(&loop->uv, &loop->local_idle);
     loop->doorbell.data = &weft__loop_internal_tag;
     loop->local_idle.data = &weft__loop_internal_tag;
@@ -127,13 +129,12 @@ weft_loop_t *weft_loop_new_ex(const weft_loop_options_t *opts)
         goto out_free;
     loop->ib = weft__inbox_new();
     if (!loop->ib) {
-        r = -ENOMEM;
+        r = -errno;
         goto out_mutex;
     }
     r = init_uv(loop);
     if (r < 0)
         goto out_inbox;
-    weft__inbox_set_doorbell(loop->ib, &loop->doorbell);
     return loop;
 
 out_inbox:
@@ -249,7 +250,6 @@ static void count_user(uv_handle_t *h, void *arg)
 
 static void close_internal(weft_loop_t *loop)
 {
-    weft__inbox_set_doorbell(loop->ib, NULL); /* late producers ring nothing */
     pthread_mutex_lock(&loop->stats_mu);
     loop->closed = true; /* the stats stop asking libuv */
     pthread_mutex_unlock(&loop->stats_mu);
