@@ -157,7 +157,8 @@ WEFT_API int weft_response_header_n(weft_response_t *res, const char *name, size
                                     const char *value, size_t value_len);
 
 /* weft_response_send - the whole body, copied; finishes the response (with
-   Content-Length). HEAD answers get the headers only. Returns 0,
+   Content-Length). HEAD answers get the headers only; 204 and 304
+   answers get neither a body nor a Content-Length. Returns 0,
    -EALREADY (already finished or streaming), -ECONNRESET (the client is
    gone: nothing sent, the response is finished anyway), -ENOMEM. */
 WEFT_API int weft_response_send(weft_response_t *res, const void *body, size_t len);
@@ -168,6 +169,24 @@ WEFT_API int weft_response_send(weft_response_t *res, const void *body, size_t l
    fails). release may be NULL for static data. */
 WEFT_API int weft_response_send_borrowed(weft_response_t *res, const void *body, size_t len,
                                          void (*release)(void *arg), void *arg);
+
+/* weft_response_send_file - the body is len bytes of the open file fd from
+   offset, sent with sendfile(2) on the loop thread (zero-copy); finishes
+   the response with Content-Length: len (HEAD: headers only). Takes
+   ownership of fd: the engine closes it once the bytes are sent or the
+   connection is gone, and also when this call fails (fd's own file offset
+   is never moved). The caller must know the pages are in the page cache
+   or accept that a cold page blocks the loop while sendfile reads it
+   (weft's static file handler checks first, see app.h). The file must
+   keep at least offset+len bytes until they are sent: if it shrinks, the
+   promised length cannot be kept and the connection is closed.
+   weft_response_bytes counts len (0 for HEAD). Returns 0, -EALREADY
+   (already finished or streaming), -ECONNRESET (the client is gone:
+   nothing sent, the response is finished anyway), -EINVAL (negative fd,
+   or offset+len past what can be represented; the response is not
+   finished and can still be answered), -ENOMEM. Loop thread only, like
+   every call here. */
+WEFT_API int weft_response_send_file(weft_response_t *res, int fd, uint64_t offset, uint64_t len);
 
 /* weft_response_send_error - a short text/plain body for status (with the
    reason phrase when text is NULL); finishes the response. */

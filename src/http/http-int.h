@@ -82,6 +82,10 @@ struct weft_transport {
     int (*shutdown_write)(struct http_conn *c);
     /* Bytes we sent that the peer has not acknowledged yet, or -errno. */
     ssize_t (*unacked)(struct http_conn *c);
+    /* Up to len bytes of the file fd from off: bytes sent, 0 at the file's
+       end, -EAGAIN when the socket is full, or -errno. The file's own
+       offset is not moved. */
+    ssize_t (*sendfile)(struct http_conn *c, int fd, int64_t off, size_t len);
 };
 extern const struct weft_transport weft__tcp_transport WEFT_INTERNAL;
 
@@ -198,13 +202,19 @@ struct exchange {
 /* ---- output ------------------------------------------------------------- */
 
 /* A piece of queued output: borrowed (release called once written or
-   dropped), or owned bytes that follow the struct. */
+   dropped), owned bytes that follow the struct, or a file (fd >= 0: len
+   bytes from file_off, sent with the transport's sendfile; the fd is the
+   segment's, closed once sent or dropped). */
 struct out_seg {
     struct out_seg *next;
-    const char *ptr;
+    union {
+        const char *ptr; /* fd < 0 */
+        int64_t file_off;
+    };
     size_t len;
     void (*release)(void *arg);
     void *arg;
+    int fd; /* a file segment's, else -1 */
     char own[];
 };
 
@@ -346,6 +356,7 @@ int weft__respond_error(struct http_conn *c, int status, bool head_only) WEFT_IN
 int weft__out_append(struct http_conn *c, const void *ptr, size_t len) WEFT_INTERNAL;
 int weft__out_append_borrowed(struct http_conn *c, const void *ptr, size_t len,
                               void (*release)(void *), void *arg) WEFT_INTERNAL;
+int weft__out_append_file(struct http_conn *c, int fd, int64_t off, size_t len) WEFT_INTERNAL;
 void weft__out_batch_begin(struct http_conn *c) WEFT_INTERNAL;
 int weft__out_flush(struct http_conn *c) WEFT_INTERNAL;
 void weft__out_drop(struct http_conn *c) WEFT_INTERNAL;

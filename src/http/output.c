@@ -17,16 +17,26 @@
  * queued output appends behind it, so answers never overtake each other.
  * Borrowed bytes are released (their callback called) once written, or when
  * the connection drops them.
+ *
+ * Files. A file body is a queue segment of its own, sent with the
+ * transport's sendfile (no copy through user space). It cannot be a batch
+ * piece (writev cannot send it), so appending one first empties the batch
+ * (written, or queued behind the queue), and everything answered after it
+ * queues behind it: nothing overtakes or interleaves with a file. At most
+ * FILE_BUDGET file bytes go per flush, so one connection cannot hold the
+ * loop; the rest waits for the next writable event, as queued bytes do.
  */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http/http-int.h"
 
 #define BATCH_PIECES 64
 #define BATCH_START  (16 * 1024)
-#define COPY_BELOW   512 /* borrowed bodies this small join the batch's bytes */
+#define COPY_BELOW   512           /* borrowed bodies this small join the batch's bytes */
+#define FILE_BUDGET  (1024 * 1024) /* file bytes per flush */
 
 struct piece {
     const char *ext; /* borrowed bytes, or NULL: bytes in the batch buffer */
@@ -40,6 +50,16 @@ struct piece {
 static __thread struct piece pieces[BATCH_PIECES];
 static __thread unsigned n_pieces;
 
+/* A file segment counts its remaining bytes in full, though they take no
+   memory: above the high-water mark the connection stops reading, so no
+   further pipelined request is read and answered (each could hold another
+   open file, or bytes queued behind the file) until the file is nearly
+   sent, as HTTP/1.1 servers serve one answer at a time anyway. That
+   cannot deadlock: the file drains on writable events alone, never
+   waiting for a read, and a client that does not read until we read is
+   closed by the send timeout, as with any large answer. A streaming
+   answer queued behind a file likewise waits for its drain until the
+   file is almost out, which bounds what it queues behind it. */
 size_t weft__out_queued(const struct http_conn *c)
 {
     size_t n = c->out ? c->out->bytes : 0;
@@ -50,6 +70,16 @@ size_t weft__out_queued(const struct http_conn *c)
 }
 
 /* ---- the connection's queue ---------------------------------------------- */
+
+static void link_seg(struct outq *q, struct out_seg *s)
+{
+    if (q->tail)
+        q->tail->next = s;
+    else
+        q->head = s;
+    q->tail = s;
+    q->bytes += s->len;
+}
 
 static int queue_seg(struct http_conn *c, const char *ptr, size_t len, bool copy,
                      void (*release)(void *), void *arg)
@@ -66,18 +96,14 @@ static int queue_seg(struct http_conn *c, const char *ptr, size_t len, bool copy
     s->len = len;
     s->release = release;
     s->arg = arg;
+    s->fd = -1;
     if (copy) {
         memcpy(s->own, ptr, len);
         s->ptr = s->own;
     } else {
         s->ptr = ptr;
     }
-    if (c->out->tail)
-        c->out->tail->next = s;
-    else
-        c->out->head = s;
-    c->out->tail = s;
-    c->out->bytes += len;
+    link_seg(c->out, s);
     return 0;
 fail:
     if (release)
@@ -85,15 +111,79 @@ fail:
     return -ENOMEM;
 }
 
-/* Writes as much of the queue as the socket takes. Returns 0, or -errno
-   for a dead connection. */
+/* Takes fd: a file segment of len > 0 bytes from off. */
+static int queue_file(struct http_conn *c, int fd, int64_t off, size_t len)
+{
+    struct out_seg *s = NULL;
+    if (c->out || (c->out = weft__calloc(1, sizeof(*c->out))))
+        s = weft__malloc(sizeof(*s));
+    if (!s) {
+        close(fd);
+        return -ENOMEM;
+    }
+    s->next = NULL;
+    s->file_off = off;
+    s->len = len;
+    s->release = NULL;
+    s->arg = NULL;
+    s->fd = fd;
+    link_seg(c->out, s);
+    return 0;
+}
+
+static void progressed(struct http_conn *c)
+{
+    if (c->timer.list == TL_SEND)
+        weft__timer_arm(c, TL_SEND, c->hl->limits->send_timeout_ms);
+}
+
+/* The queue's head is a file: one sendfile of at most *budget bytes.
+   Returns 1 when the segment is done, 0 to wait for the next writable
+   event (the socket is full, or the budget is spent: the poll is level
+   triggered, so a writable socket brings us back on the next turn, after
+   the other connections), or -errno. */
+static int write_file(struct http_conn *c, struct outq *q, size_t *budget)
+{
+    struct out_seg *s = q->head;
+    size_t want = s->len < *budget ? s->len : *budget;
+    if (want == 0)
+        return 0;
+    ssize_t w = c->tp->sendfile(c, s->fd, s->file_off, want);
+    if (w == 0)
+        return -EIO; /* the file shrank: the Content-Length cannot be kept */
+    if (w < 0)
+        return w == -EAGAIN ? 0 : (int)w;
+    s->file_off += w;
+    s->len -= (size_t)w;
+    q->bytes -= (size_t)w;
+    *budget -= (size_t)w;
+    progressed(c);
+    if (s->len)
+        return 0;
+    q->head = s->next;
+    if (!q->head)
+        q->tail = NULL;
+    close(s->fd);
+    weft__free(s);
+    return 1;
+}
+
+/* Writes as much of the queue as the socket takes (and the file budget
+   allows). Returns 0, or -errno for a dead connection. */
 static int write_queue(struct http_conn *c)
 {
     struct outq *q = c->out;
+    size_t budget = FILE_BUDGET;
     while (q && q->head) {
+        if (q->head->fd >= 0) {
+            int r = write_file(c, q, &budget);
+            if (r <= 0)
+                return r;
+            continue;
+        }
         struct iovec iov[64];
-        int n = 0;
-        for (struct out_seg *s = q->head; s && n < 64; s = s->next)
+        int n = 0; /* the bytes up to the next file */
+        for (struct out_seg *s = q->head; s && n < 64 && s->fd < 0; s = s->next)
             iov[n++] = (struct iovec){(void *)s->ptr, s->len};
         ssize_t w = c->tp->writev(c, iov, n);
         if (w < 0)
@@ -114,8 +204,7 @@ static int write_queue(struct http_conn *c)
                 s->release(s->arg);
             weft__free(s);
         }
-        if (c->timer.list == TL_SEND)
-            weft__timer_arm(c, TL_SEND, c->hl->limits->send_timeout_ms); /* progress */
+        progressed(c);
     }
     return 0;
 }
@@ -129,6 +218,8 @@ void weft__out_drop(struct http_conn *c)
         next = s->next;
         if (s->release)
             s->release(s->arg);
+        if (s->fd >= 0)
+            close(s->fd);
         weft__free(s);
     }
     weft__free(q);
@@ -257,6 +348,22 @@ int weft__out_append_borrowed(struct http_conn *c, const void *ptr, size_t len,
     }
     pieces[n_pieces++] = (struct piece){ptr, 0, len, release, arg};
     return 0;
+}
+
+/* A file behind everything answered before it: the batch goes first
+   (written now, or queued behind a queue already there); what is answered
+   after it then queues behind it, since the queue is no longer empty.
+   Takes fd (closed on failure). 0, -ECONNRESET, -ENOMEM. */
+int weft__out_append_file(struct http_conn *c, int fd, int64_t off, size_t len)
+{
+    if (owns_batch(c) && n_pieces) {
+        int r = batch_spill(c);
+        if (r < 0) {
+            close(fd);
+            return r == -ENOMEM ? r : -ECONNRESET;
+        }
+    }
+    return queue_file(c, fd, off, len);
 }
 
 /* Writes the batch (if c owns it) and the queue. Returns 0 (possibly with

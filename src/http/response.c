@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http/http-int.h"
 
@@ -172,6 +173,19 @@ static size_t put_status_line(char *out, int status)
     return n + put(out + n, "\r\n", 2);
 }
 
+/* 204 and 304 answers never carry a body, nor a Content-Length (RFC 9110
+   8.6: a 304's would have to be the full representation's, which the
+   engine does not know); HEAD answers say the length but send nothing. */
+static bool bodiless_status(int status)
+{
+    return status == 204 || status == 304;
+}
+
+static bool no_body(const weft_response_t *res)
+{
+    return res->req->head_only || bodiless_status(res->status);
+}
+
 static size_t format_head(weft_response_t *res, struct http_conn *c, char *out, int64_t length)
 {
     size_t n = put_status_line(out, res->status);
@@ -185,7 +199,7 @@ static size_t format_head(weft_response_t *res, struct http_conn *c, char *out, 
         n += put(out + n, h->text + h->name_len, h->value_len);
         n += put(out + n, "\r\n", 2);
     }
-    if (res->mode == OUT_LENGTH) {
+    if (res->mode == OUT_LENGTH && !bodiless_status(res->status)) {
         n += put(out + n, "Content-Length: ", 16);
         n += put_u64(out + n, (uint64_t)length);
         n += put(out + n, "\r\n", 2);
@@ -243,8 +257,8 @@ int weft_response_send(weft_response_t *res, const void *body, size_t len)
     struct http_conn *c = res->req->conn;
     res->close_after |= body_unread(res->req);
     r = send_head(res, OUT_LENGTH, (int64_t)len);
-    res->bytes = res->req->head_only ? 0 : len;
-    if (r == 0 && !res->req->head_only)
+    res->bytes = no_body(res) ? 0 : len;
+    if (r == 0 && !no_body(res))
         r = weft__out_append(c, body, len);
     if (r < 0)
         res->close_after = true;
@@ -266,11 +280,51 @@ int weft_response_send_borrowed(weft_response_t *res, const void *body, size_t l
     struct http_conn *c = res->req->conn;
     res->close_after |= body_unread(res->req);
     r = send_head(res, OUT_LENGTH, (int64_t)len);
-    res->bytes = res->req->head_only ? 0 : len;
-    if (r == 0 && !res->req->head_only && len)
+    res->bytes = no_body(res) ? 0 : len;
+    if (r == 0 && !no_body(res) && len)
         r = weft__out_append_borrowed(c, body, len, release, arg);
     else if (release)
         release(arg);
+    if (r < 0)
+        res->close_after = true;
+    finish(res);
+    return r;
+}
+
+/* Whether len bytes from offset fit an off_t and a queue's size_t. */
+static bool file_range_ok(uint64_t offset, uint64_t len)
+{
+    return offset <= INT64_MAX && len <= INT64_MAX - offset && (uint64_t)(size_t)len == len;
+}
+
+/* 0, or the error having closed fd (and finished the response if its
+   client is gone; an invalid call leaves it open, to be answered). */
+static int send_file_check(weft_response_t *res, int fd, uint64_t offset, uint64_t len)
+{
+    int r = res->finished                           ? -EALREADY
+            : fd < 0 || !file_range_ok(offset, len) ? -EINVAL
+                                                    : check_open(res);
+    if (r == 0 && res->head_sent)
+        r = -EALREADY;
+    if (r && fd >= 0)
+        close(fd);
+    return r;
+}
+
+int weft_response_send_file(weft_response_t *res, int fd, uint64_t offset, uint64_t len)
+{
+    int r = send_file_check(res, fd, offset, len);
+    if (r)
+        return r;
+    struct http_conn *c = res->req->conn;
+    bool body = !no_body(res) && len;
+    res->close_after |= body_unread(res->req);
+    r = send_head(res, OUT_LENGTH, (int64_t)len);
+    res->bytes = no_body(res) ? 0 : len;
+    if (r == 0 && body)
+        r = weft__out_append_file(c, fd, (int64_t)offset, (size_t)len); /* takes fd */
+    else
+        close(fd); /* HEAD, an empty range, or the head failed */
     if (r < 0)
         res->close_after = true;
     finish(res);
@@ -299,6 +353,8 @@ int weft_response_begin(weft_response_t *res, int64_t content_length)
         return r;
     if (res->head_sent)
         return -EALREADY;
+    if (bodiless_status(res->status))
+        content_length = 0; /* nothing may follow the head */
     enum out_mode mode = content_length >= 0         ? OUT_LENGTH
                          : res->req->http_minor >= 1 ? OUT_CHUNKED
                                                      : OUT_UNTIL_CLOSE;
@@ -328,7 +384,7 @@ int weft_response_write(weft_response_t *res, const void *data, size_t len)
         res->remaining -= (int64_t)len;
     }
     int r = 0;
-    if (!res->req->head_only && len) {
+    if (!no_body(res) && len) {
         res->bytes += len;
         if (res->mode == OUT_CHUNKED) {
             char size[24];
@@ -398,7 +454,7 @@ int weft_response_end(weft_response_t *res)
     if (!res->head_sent)
         return -EINVAL;
     struct http_conn *c = res->req->conn;
-    if (res->mode == OUT_CHUNKED && !res->req->head_only)
+    if (res->mode == OUT_CHUNKED && !no_body(res))
         r = weft__out_append(c, "0\r\n\r\n", 5);
     if (res->mode == OUT_LENGTH && res->remaining > 0)
         r = -EPROTO; /* the framing promised more: the connection must close */

@@ -1,12 +1,14 @@
 /*
- * transport.c - the plain TCP transport: read, writev, shutdown and the
- * unacknowledged byte count on the connection's non-blocking socket,
- * retried on EINTR, errors as -errno. A TLS transport would keep the same
- * entry points (the connection engine never calls the socket directly).
+ * transport.c - the plain TCP transport: read, writev, sendfile, shutdown
+ * and the unacknowledged byte count on the connection's non-blocking
+ * socket, retried on EINTR, errors as -errno. A TLS transport would keep
+ * the same entry points (the connection engine never calls the socket
+ * directly).
  */
 #include <errno.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -30,6 +32,20 @@ static ssize_t tcp_writev(struct http_conn *c, const struct iovec *iov, int n)
     return w < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : w;
 }
 
+/* The file's pages go from the page cache to the socket without a copy
+   through user space. A TLS transport cannot hand the kernel plaintext
+   this way (short of kTLS): it would implement this entry with pread into
+   a buffer, encrypt, and write, returning what it wrote. */
+static ssize_t tcp_sendfile(struct http_conn *c, int fd, int64_t off, size_t len)
+{
+    off_t pos = (off_t)off; /* sendfile advances pos, not the file's offset */
+    ssize_t w;
+    do
+        w = sendfile(c->fd, fd, &pos, len);
+    while (w < 0 && errno == EINTR);
+    return w < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : w;
+}
+
 static int tcp_shutdown_write(struct http_conn *c)
 {
     return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
@@ -46,4 +62,5 @@ const struct weft_transport weft__tcp_transport = {
     .writev = tcp_writev,
     .shutdown_write = tcp_shutdown_write,
     .unacked = tcp_unacked,
+    .sendfile = tcp_sendfile,
 };
