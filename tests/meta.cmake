@@ -30,6 +30,12 @@ add_test(NAME exports_only_weft
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tools/check-exports.sh $<TARGET_FILE:weft>)
 set_tests_properties(exports_only_weft PROPERTIES LABELS meta)
 
+# The weft command exports the whole weft_ API, for its plugins.
+add_test(NAME weft_binary_exports_api
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tools/check-binary-exports.sh
+    $<TARGET_FILE:weft-cli> $<TARGET_FILE:weft>)
+set_tests_properties(weft_binary_exports_api PROPERTIES LABELS meta)
+
 # An installed weft is found by find_package(weft) and by pkg-config.
 if(NOT WEFT_SANITIZE)
   add_test(NAME install_and_consume

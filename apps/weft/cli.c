@@ -35,7 +35,9 @@ static const struct option_def defs[] = {
     {"--pool", K_UINT, "N         threads of the job pool (default: CPUs available)"},
     {"--queue", K_UINT, "N        jobs waiting in the pool before 503 (1024)"},
     {"--access-log", K_STRING, "FILE|-  combined log format (default: none)"},
-    {"--plugin", K_LATER, "PATH.so"},
+    {"--plugin", K_STRING, "PATH.so  load a plugin into the app (repeatable)"},
+    {"--listing", K_FLAG, "       with DIR: list directories that have no index.html"},
+    {"--max-age", K_DURATION, "D      with DIR: Cache-Control max-age for files (none)"},
     {"--admin", K_LATER, "H:P"},
     {"--drain-timeout", K_LATER, "D"},
     {"--shutdown-delay", K_LATER, "D"},
@@ -132,6 +134,14 @@ static int apply(struct cli *cli, const char *flag, const char *value)
         if (!parse_u64(value, &n, &end) || *end || n > 65535)
             return bad(flag, "not a port number", value);
         cli->port = (uint16_t)n;
+    } else if (!strcmp(flag, "--plugin")) {
+        if (cli->n_plugins == WEFT_CLI_MAX_PLUGINS)
+            return bad(flag, "too many plugins", value);
+        cli->plugins[cli->n_plugins++] = value;
+    } else if (!strcmp(flag, "--max-age")) {
+        if (!parse_duration(value, &ms) || ms < 0 || ms / 1000 > UINT32_MAX)
+            return bad(flag, "not a duration (500ms, 2s, 1m)", value);
+        cli->max_age_s = (uint32_t)(ms / 1000);
     } else if (!strcmp(flag, "--access-log")) {
         cli->access_log = value;
     } else if (!strcmp(flag, "--queue")) {
@@ -206,7 +216,9 @@ int weft_cli_parse(int argc, char **argv, struct cli *cli)
             return 2;
         }
         if (d->kind == K_FLAG) {
-            *(!strcmp(d->name, "--help") ? &cli->help : &cli->version) = true;
+            *(!strcmp(d->name, "--help")      ? &cli->help
+              : !strcmp(d->name, "--listing") ? &cli->listing
+                                              : &cli->version) = true;
             continue;
         }
         if (!value) {
@@ -219,10 +231,6 @@ int weft_cli_parse(int argc, char **argv, struct cli *cli)
         int r = apply(cli, d->name, value);
         if (r)
             return r;
-    }
-    if (cli->dir && !cli->help && !cli->version) {
-        fprintf(stderr, "weft: serving a directory (%s): not yet supported\n", cli->dir);
-        return 2;
     }
     return 0;
 }

@@ -8,10 +8,16 @@
 
 #include "weft/weft.h"
 
+#define WEFT_CLI_MAX_PLUGINS 16
+
 struct cli {
     const char *host;
     uint16_t port;
-    const char *dir; /* serve this directory instead of the demo app */
+    const char *dir;    /* serve this directory instead of the demo app */
+    bool listing;       /* with dir: HTML listings of directories without an index */
+    uint32_t max_age_s; /* with dir: Cache-Control max-age; 0: none */
+    const char *plugins[WEFT_CLI_MAX_PLUGINS]; /* --plugin, in order */
+    unsigned n_plugins;
     weft_server_options_t server;
     weft_pool_options_t pool;
     const char *access_log; /* NULL: none; "-": standard output */

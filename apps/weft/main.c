@@ -1,7 +1,7 @@
 /*
- * main.c - the weft command: parse the flags, serve the demo app with its
- * job pool, stop gracefully on SIGINT or SIGTERM (a second signal stops at
- * once).
+ * main.c - the weft command: parse the flags, serve the demo app (or a
+ * directory) with its job pool and plugins, stop gracefully on SIGINT or SIGTERM (a second signal
+ * stops at once).
  *
  * Signals: every loop thread blocks asynchronous signals, so they reach
  * the main thread (waiting in weft_server_wait), where libuv's handler
@@ -83,6 +83,27 @@ static void take_down(struct parts *p)
     access_log_close(p->log);
 }
 
+/* The demo app, or the files of cli->dir; then the plugins. */
+static int build_app(struct parts *p, const struct cli *cli)
+{
+    int r;
+    if (!cli->dir) {
+        if (!(p->app = weft_demo_app_new(&p->demo)))
+            return fail("starting", -errno);
+    } else {
+        weft_static_options_t opts = {.listing = cli->listing, .max_age_s = cli->max_age_s};
+        if (!(p->app = weft_app_new()))
+            return fail("starting", -errno);
+        if ((r = weft_app_set_pool(p->app, p->demo.pool)) < 0 ||
+            (r = weft_app_static(p->app, "/", cli->dir, &opts)) < 0)
+            return fail(cli->dir, r);
+    }
+    for (unsigned i = 0; i < cli->n_plugins; i++)
+        if ((r = weft_app_load_plugin(p->app, cli->plugins[i], NULL)) < 0)
+            return fail(cli->plugins[i], r);
+    return 0;
+}
+
 static int build(struct parts *p, const struct cli *cli)
 {
     char where[300];
@@ -91,7 +112,9 @@ static int build(struct parts *p, const struct cli *cli)
         return fail(cli->access_log, -errno);
     if (!(p->demo.pool = weft_pool_new(&cli->pool)))
         return fail("starting the job pool", -errno);
-    if (!(p->app = weft_demo_app_new(&p->demo)) || !(p->srv = weft_server_new(&cli->server)))
+    if ((r = build_app(p, cli)))
+        return r;
+    if (!(p->srv = weft_server_new(&cli->server)))
         return fail("starting", -errno);
     p->demo.srv = p->srv;
     if (p->log && (r = access_log_attach(p->log, p->app)) < 0)

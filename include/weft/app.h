@@ -153,6 +153,44 @@ WEFT_API int weft_response_json(weft_response_t *res, const char *json, size_t l
    -EINVAL) to location, with a short body. */
 WEFT_API int weft_response_redirect(weft_response_t *res, int status, const char *location);
 
+/* ---- static files ---------------------------------------------------------- */
+
+typedef struct {
+    const char *index;  /* served for a directory; NULL: "index.html"; "": none */
+    bool listing;       /* a directory without an index gets an HTML listing
+                           (else 404); off by default */
+    uint32_t max_age_s; /* Cache-Control: max-age on files; 0: no header */
+} weft_static_options_t;
+
+/*
+ * weft_app_static - serve the files under dir at GET (and HEAD) prefix/...
+ * ("/" for the whole site; "/assets" serves dir/x.css as /assets/x.css).
+ * Answers: 200 with Content-Type by extension, ETag and Last-Modified; 304
+ * for If-None-Match / If-Modified-Since; a single byte range as 206 (416
+ * when unsatisfiable, several ranges as 200 with the whole file; If-Range
+ * honoured); a directory's index, or 301 to the path with a trailing '/'.
+ *
+ * Confinement: nothing outside dir is ever served. A path with "." or ".."
+ * segments, an encoded slash, a backslash or a control byte is 404; the
+ * rest is opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so
+ * a symlink that leaves dir is refused by the kernel at the open itself.
+ * Symlinks that stay inside are followed.
+ *
+ * Blocking: no file call waits for the disk on a loop. Path lookups run on
+ * the loop only when the dentry cache holds them (RESOLVE_CACHED), bodies
+ * go out with sendfile only when cachestat(2) finds them in the page cache;
+ * otherwise those steps run on the app's pool (weft_app_set_pool; without
+ * a pool they run on the loop). A pool that is full answers 503.
+ *
+ * dir is opened now (and kept open for the app's life): moving it later
+ * does not change what is served. opts NULL: defaults. Returns 0, -EINVAL
+ * (prefix not starting with '/', an index name with '/'), -ENOENT,
+ * -ENOTDIR, -EACCES (dir), -ENOSYS (a kernel without openat2, before 5.6),
+ * -EEXIST (a route there already), -EBUSY (frozen), -ENOMEM.
+ */
+WEFT_API int weft_app_static(weft_app_t *app, const char *prefix, const char *dir,
+                             const weft_static_options_t *opts);
+
 /* ---- offloading to the pool ----------------------------------------------- */
 
 /* Called on the request's loop when the job settled: f holds its outcome

@@ -11,6 +11,7 @@
  *   http.h    requests and responses as a handler sees them
  *   app.h     an application: its handler and state, frozen once served
  *   server.h  N loops, listeners, limits, stop
+ *   plugin.h  plugins: versioned init/fini, static or loaded from a .so
  */
 #ifndef WEFT_WEFT_H
 #define WEFT_WEFT_H
@@ -23,5 +24,6 @@
 #include "weft/http.h"
 #include "weft/app.h"
 #include "weft/server.h"
+#include "weft/plugin.h"
 
 #endif /* WEFT_WEFT_H */

@@ -6,6 +6,8 @@
  *   params.c   route and query parameters, percent-decoding
  *   offload.c  weft_offload: jobs on the pool, answered on the loop
  *   respond.c  JSON and redirect answers
+ *   plugin.c   plugins: weft_app_use, loading .so files, fini at free
+ *   static.c   static files (static-int.h)
  *
  * Once frozen an app is read-only: every loop walks the same trie and hook
  * arrays without locks. Per-request state (struct app_req) lives in the
@@ -65,9 +67,21 @@ struct weft_app {
     void *state;
     weft_pool_t *pool;
     bool frozen;
-    bool any_streamed;     /* a route has stream_body */
-    struct http_site site; /* what a server's listeners dispatch to */
+    bool any_streamed;            /* a route has stream_body */
+    struct http_site site;        /* what a server's listeners dispatch to */
+    struct app_cleanup *cleanups; /* run by weft_app_free, newest first */
+    struct app_plugin *plugins;   /* plugin.c: newest first */
 };
+
+/* What an app owns for a set-up call (weft_app_static's directory). */
+struct app_cleanup {
+    struct app_cleanup *next;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+/* weft__app_on_free - fn(arg) when the app is freed; -ENOMEM. */
+int weft__app_on_free(weft_app_t *app, void (*fn)(void *arg), void *arg) WEFT_INTERNAL;
 
 struct param {
     const char *name;
@@ -85,6 +99,9 @@ struct app_req {
     unsigned n_params;
     struct param params[WEFT__MAX_PARAMS]; /* last: only n_params are set */
 };
+
+/* plugin.c: every plugin's fini, newest first, then dlclose */
+void weft__plugins_fini(weft_app_t *app) WEFT_INTERNAL;
 
 /* app.c */
 struct app_req *weft__app_req(weft_request_t *req) WEFT_INTERNAL;

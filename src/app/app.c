@@ -37,6 +37,12 @@ void weft_app_free(weft_app_t *app)
 {
     if (!app)
         return;
+    weft__plugins_fini(app); /* first, while the app is whole */
+    for (struct app_cleanup *c = app->cleanups, *next; c; c = next) {
+        next = c->next;
+        c->fn(c->arg);
+        weft__free(c);
+    }
     weft__router_free(&app->root);
     weft__free(app->before.v);
     weft__free(app->after.v);
@@ -45,6 +51,16 @@ void weft_app_free(weft_app_t *app)
 }
 
 /* ---- set-up ----------------------------------------------------------------- */
+
+int weft__app_on_free(weft_app_t *app, void (*fn)(void *arg), void *arg)
+{
+    struct app_cleanup *c = weft__malloc(sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    *c = (struct app_cleanup){app->cleanups, fn, arg};
+    app->cleanups = c;
+    return 0;
+}
 
 int weft_app_route_ex(weft_app_t *app, const char *method, const char *pattern,
                       weft_handler_fn handler, void *arg, const weft_route_options_t *opts)

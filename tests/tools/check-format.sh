@@ -2,6 +2,6 @@
 # check-format.sh SRCDIR - every C source and header follows .clang-format.
 set -eu
 cd "$1"
-files=$(find include src tests examples bench apps -name '*.[ch]' 2>/dev/null | sort)
+files=$(find include src tests examples bench apps plugins -name '*.[ch]' 2>/dev/null | sort)
 clang-format --dry-run --Werror $files
 echo "$(echo "$files" | wc -l) files formatted"
