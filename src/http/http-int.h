@@ -86,6 +86,9 @@ struct weft_transport {
        end, -EAGAIN when the socket is full, or -errno. The file's own
        offset is not moved. */
     ssize_t (*sendfile)(struct http_conn *c, int fd, int64_t off, size_t len);
+    /* Hold partial segments back (on) until uncorked (off), so a head and
+       the file behind it leave in full-sized segments. */
+    void (*cork)(struct http_conn *c, bool on);
 };
 extern const struct weft_transport weft__tcp_transport WEFT_INTERNAL;
 

@@ -165,6 +165,7 @@ static int write_file(struct http_conn *c, struct outq *q, size_t *budget)
         q->tail = NULL;
     close(s->fd);
     weft__free(s);
+    c->tp->cork(c, false); /* push the file's last partial segment */
     return 1;
 }
 
@@ -356,14 +357,22 @@ int weft__out_append_borrowed(struct http_conn *c, const void *ptr, size_t len,
    Takes fd (closed on failure). 0, -ECONNRESET, -ENOMEM. */
 int weft__out_append_file(struct http_conn *c, int fd, int64_t off, size_t len)
 {
+    /* Corked until the file is out: the head joins the body's first
+       segment, and a socket that frees a little space at a time still
+       gets full-sized segments (a client pays per segment; nginx's
+       tcp_nopush does the same). */
+    c->tp->cork(c, true);
     if (owns_batch(c) && n_pieces) {
         int r = batch_spill(c);
         if (r < 0) {
             close(fd);
-            return r == -ENOMEM ? r : -ECONNRESET;
+            return r == -ENOMEM ? r : -ECONNRESET; /* the connection closes */
         }
     }
-    return queue_file(c, fd, off, len);
+    int r = queue_file(c, fd, off, len);
+    if (r < 0)
+        c->tp->cork(c, false); /* what was queued before must not wait */
+    return r;
 }
 
 /* Writes the batch (if c owns it) and the queue. Returns 0 (possibly with

@@ -7,6 +7,8 @@
  */
 #include <errno.h>
 #include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -46,6 +48,12 @@ static ssize_t tcp_sendfile(struct http_conn *c, int fd, int64_t off, size_t len
     return w < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : w;
 }
 
+static void tcp_cork(struct http_conn *c, bool on)
+{
+    int v = on;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)); /* a hint: failure is harmless */
+}
+
 static int tcp_shutdown_write(struct http_conn *c)
 {
     return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
@@ -62,5 +70,6 @@ const struct weft_transport weft__tcp_transport = {
     .writev = tcp_writev,
     .shutdown_write = tcp_shutdown_write,
     .unacked = tcp_unacked,
+    .cork = tcp_cork,
     .sendfile = tcp_sendfile,
 };
