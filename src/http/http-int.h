@@ -186,6 +186,7 @@ struct weft_response {
     uint64_t bytes; /* body bytes given */
     struct resp_header *headers, **headers_tail;
     bool head_sent, finished, close_after, drain_posted;
+    bool held;         /* the engine is still using the exchange: finishing defers freeing */
     uint8_t mode;      /* enum out_mode */
     int64_t remaining; /* OUT_LENGTH: body bytes still to come */
     void (*drain_cb)(weft_response_t *res, void *arg);

@@ -32,7 +32,7 @@ static struct exchange *exchange_of(weft_response_t *res)
 
 static void release_exchange(struct exchange *ex)
 {
-    if (!ex->res.drain_posted)
+    if (!ex->res.drain_posted && !ex->res.held)
         weft__exchange_free(ex, ex->req.hl);
 }
 
@@ -504,12 +504,22 @@ void weft__exchange_client_gone(struct exchange *ex)
 {
     ex->req.conn = NULL;
     ex->req.in->conn = NULL;
+    /* Held: the reader and the app's hook may finish the response, which
+       would free the exchange under the calls that follow. */
+    ex->res.held = true;
+    bool reading = ex->req.body_fn && !ex->req.body_ended;
     weft__body_client_gone(&ex->req);
     const struct http_site *site = ex->req.site;
     if (site->on_gone)
         site->on_gone(&ex->req, &ex->res, true, site->handler_arg);
     if (!ex->res.finished)
         weft__response_drained(&ex->res);
+    ex->res.held = false;
+    if (ex->res.finished)
+        release_exchange(ex);
+    else if (reading && !ex->res.head_sent)
+        finish(&ex->res); /* the reader got its error and left the answer to
+                             the engine, which has nobody to send it to */
 }
 
 int weft_response_code(const weft_response_t *res)
