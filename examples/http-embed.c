@@ -120,16 +120,16 @@ static int expect(uint16_t port, const char *request, const char *want)
 static int self_test(uint16_t port)
 {
     const char *key = "X-Api-Key: secret\r\nConnection: close\r\n\r\n";
-    char hello_req[256], square_req[256];
+    char hello_req[256], square_req[256], delete_req[256]; /* each closes after its answer */
     snprintf(hello_req, sizeof(hello_req), "GET /hello/ada HTTP/1.1\r\nHost: x\r\n%s", key);
     snprintf(square_req, sizeof(square_req), "GET /square/12 HTTP/1.1\r\nHost: x\r\n%s", key);
+    snprintf(delete_req, sizeof(delete_req), "DELETE /hello/ada HTTP/1.1\r\nHost: x\r\n%s", key);
     int bad = 0;
     bad += expect(port, "GET /hello/ada HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                   "HTTP/1.1 401");
     bad += expect(port, hello_req, "{\"hello\":\"ada\",\"greeted\":1}");
     bad += expect(port, square_req, "\r\n\r\n144\n");
-    bad += expect(port, "DELETE /hello/ada HTTP/1.1\r\nHost: x\r\nX-Api-Key: secret\r\n\r\n",
-                  "HTTP/1.1 405");
+    bad += expect(port, delete_req, "HTTP/1.1 405");
     printf("http-embed: self-test %s\n", bad ? "FAILED" : "passed");
     return bad ? 1 : 0;
 }
