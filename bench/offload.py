@@ -367,25 +367,7 @@ def report(opts, configs, results, problems):
         "server core: that CPU over the wall time; client core: both wrk's CPU over the wall time",
     ]
 
-    def body(md):
-        out = sys.stdout
-        print(file=out)
-        t.markdown(out) if md else t.text(out)
-        print(file=out)
-        for line in how:
-            print(("- " if md else "") + line, file=out)
-        print("\nChecks" + (":\n" if md else ""), file=out)
-        for c in checks:
-            print("- " + c, file=out)
-        if problems:
-            print("\nProblems" + (":\n" if md else ""), file=out)
-            for p in problems:
-                print("- " + p, file=out)
-
-    body(False)
-    print("\n---- markdown ----")
-    body(True)
-    sys.stdout.flush()
+    h.print_report([t], how, "Checks", checks, problems)
 
 
 def main(argv):

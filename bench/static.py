@@ -284,25 +284,7 @@ def report(opts, names, skipped, results, failed, problems):
     ]
     how = [x for x in how if x.split(":", 1)[0] not in ALL or x.split(":", 1)[0] in opts.only]
 
-    def body(md):
-        out = sys.stdout
-        print(file=out)
-        t.markdown(out) if md else t.text(out)
-        print(file=out)
-        for line in how:
-            print(("- " if md else "") + line, file=out)
-        print("\nTargets" + (":\n" if md else ""), file=out)
-        for line in targets:
-            print("- " + line, file=out)
-        if problems:
-            print("\nProblems" + (":\n" if md else ""), file=out)
-            for p in problems:
-                print("- " + p, file=out)
-
-    body(False)
-    print("\n---- markdown ----")
-    body(True)
-    sys.stdout.flush()
+    h.print_report([t], how, "Targets", targets, problems)
 
 
 # ---- main ------------------------------------------------------------------------

@@ -1012,6 +1012,31 @@ def report(opts, names, skipped, servers, summary, results, errors, rss, rss_raw
     sys.stdout.flush()
 
 
+def print_report(tables, how, heading, lines, problems):
+    """The report the benchmarks share: tables, the notes on how, a list
+    under heading (targets or checks), any problems; as text, then again as
+    markdown after a "---- markdown ----" line (for docs/benchmarks.md)."""
+
+    def body(md):
+        out = sys.stdout
+        print(file=out)
+        for t in tables:
+            t.markdown(out) if md else t.text(out)
+            print(file=out)
+        for line in how:
+            print(("- " if md else "") + line, file=out)
+        for title, items in ((heading, lines), ("Problems", problems)):
+            if items:
+                print("\n" + title + (":\n" if md else ""), file=out)
+                for item in items:
+                    print("- " + item, file=out)
+
+    body(False)
+    print("\n---- markdown ----")
+    body(True)
+    sys.stdout.flush()
+
+
 def make_plot(opts, names, summary, rss):
     gp = shutil.which("gnuplot")
     if not gp:
