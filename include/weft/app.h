@@ -166,7 +166,8 @@ typedef struct {
  * weft_app_static - serve the files under dir at GET (and HEAD) prefix/...
  * ("/" for the whole site; "/assets" serves dir/x.css as /assets/x.css).
  * Answers: 200 with Content-Type by extension, ETag and Last-Modified; 304
- * for If-None-Match / If-Modified-Since; a single byte range as 206 (416
+ * for If-None-Match / If-Modified-Since; 412 for a failed If-Match /
+ * If-Unmodified-Since; a single byte range as 206 (416
  * when unsatisfiable, several ranges as 200 with the whole file; If-Range
  * honoured); a directory's index, or 301 to the path with a trailing '/'.
  *

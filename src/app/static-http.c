@@ -203,7 +203,7 @@ static weft_slice_t trim(weft_slice_t s)
     return s;
 }
 
-bool weft__etag_list_matches(weft_slice_t list, const char *etag, size_t etag_len)
+bool weft__etag_list_matches(weft_slice_t list, const char *etag, size_t etag_len, bool strong)
 {
     list = trim(list);
     if (list.len == 1 && list.ptr[0] == '*')
@@ -212,7 +212,7 @@ bool weft__etag_list_matches(weft_slice_t list, const char *etag, size_t etag_le
     weft_slice_t opaque;
     bool weak;
     while (next_etag(list, &pos, &opaque, &weak))
-        if (opaque.len == etag_len && memcmp(opaque.ptr, etag, etag_len) == 0)
+        if (!(strong && weak) && opaque.len == etag_len && memcmp(opaque.ptr, etag, etag_len) == 0)
             return true;
     return false;
 }

@@ -39,9 +39,10 @@ void weft__http_date_format(time_t t, char *out) WEFT_INTERNAL;
    asctime): true and *t set, or false. */
 bool weft__http_date_parse(weft_slice_t s, time_t *t) WEFT_INTERNAL;
 
-/* If-None-Match: true if the list (or "*") matches etag by the weak
-   comparison (W/ ignored on both sides). */
-bool weft__etag_list_matches(weft_slice_t list, const char *etag, size_t etag_len) WEFT_INTERNAL;
+/* If-None-Match (weak: W/ ignored on both sides) and If-Match (strong: a
+   W/ tag never matches): true if the list, or "*", matches etag. */
+bool weft__etag_list_matches(weft_slice_t list, const char *etag, size_t etag_len,
+                             bool strong) WEFT_INTERNAL;
 
 /* If-Range: true if the validator still holds, so the Range applies: an
    entity tag equal to etag by the strong comparison (never a W/ one), or a

@@ -348,13 +348,25 @@ static void add_validators(struct file_req *fr, const char *etag)
     }
 }
 
+/* If-Match, else If-Unmodified-Since (RFC 9110 13.2.2): true when the
+   client's precondition fails (412: it meant to act on another version). */
+static bool precondition_failed(struct file_req *fr, const char *etag, size_t etag_len)
+{
+    weft_slice_t v;
+    if (weft_request_header(fr->req, "If-Match", &v))
+        return !weft__etag_list_matches(v, etag, etag_len, true);
+    time_t since;
+    return weft_request_header(fr->req, "If-Unmodified-Since", &v) &&
+           weft__http_date_parse(v, &since) && fr->st.st_mtim.tv_sec > since;
+}
+
 /* If-None-Match, else If-Modified-Since (RFC 9110 13.2.2): true when the
    client's copy is current. */
 static bool not_modified(struct file_req *fr, const char *etag, size_t etag_len)
 {
     weft_slice_t v;
     if (weft_request_header(fr->req, "If-None-Match", &v))
-        return weft__etag_list_matches(v, etag, etag_len);
+        return weft__etag_list_matches(v, etag, etag_len, false);
     time_t since;
     return weft_request_header(fr->req, "If-Modified-Since", &v) &&
            weft__http_date_parse(v, &since) && fr->st.st_mtim.tv_sec <= since;
@@ -400,6 +412,10 @@ static void serve_file(struct file_req *fr)
     char etag[WEFT__ETAG_MAX];
     size_t etag_len = weft__etag(&fr->st, etag);
     add_validators(fr, etag);
+    if (precondition_failed(fr, etag, etag_len)) {
+        fail(fr, 412);
+        return;
+    }
     if (not_modified(fr, etag, etag_len)) {
         weft_response_status(fr->res, 304);
         weft_response_send(fr->res, NULL, 0);

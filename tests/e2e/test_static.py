@@ -138,6 +138,12 @@ class Files(StaticBase):
         # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2)
         s = get(self.port, "/hello.txt", {"If-None-Match": '"nope"', "If-Modified-Since": lm})[0]
         self.assertEqual(s, 200)
+        # If-Match / If-Unmodified-Since: 412 when the client meant another version
+        self.assertEqual(get(self.port, "/hello.txt", {"If-Match": etag})[0], 200)
+        self.assertEqual(get(self.port, "/hello.txt", {"If-Match": '"other"'})[0], 412)
+        self.assertEqual(get(self.port, "/hello.txt", {"If-Match": "W/" + etag})[0], 412)
+        self.assertEqual(get(self.port, "/hello.txt", {"If-Unmodified-Since": lm})[0], 200)
+        self.assertEqual(get(self.port, "/hello.txt", {"If-Unmodified-Since": old})[0], 412)
         # a changed file gets a new tag
         path = os.path.join(self.site, "changing.txt")
         with open(path, "wb") as f:

@@ -78,14 +78,19 @@ static void test_dates(void **state)
 static void test_if_none_match(void **state)
 {
     const char *tag = "\"abc\"";
-    assert_true(weft__etag_list_matches(S("\"abc\""), tag, 5));
-    assert_true(weft__etag_list_matches(S("W/\"abc\""), tag, 5));
-    assert_true(weft__etag_list_matches(S("\"x\", \"y\",W/\"abc\""), tag, 5));
-    assert_true(weft__etag_list_matches(S(" * "), tag, 5));
-    assert_false(weft__etag_list_matches(S("\"abcd\""), tag, 5));
-    assert_false(weft__etag_list_matches(S("abc"), tag, 5));
-    assert_false(weft__etag_list_matches(S("\"ab"), tag, 5));
-    assert_false(weft__etag_list_matches(S(""), tag, 5));
+    assert_true(weft__etag_list_matches(S("\"abc\""), tag, 5, false));
+    assert_true(weft__etag_list_matches(S("W/\"abc\""), tag, 5, false));
+    assert_true(weft__etag_list_matches(S("\"x\", \"y\",W/\"abc\""), tag, 5, false));
+    assert_true(weft__etag_list_matches(S(" * "), tag, 5, false));
+    assert_false(weft__etag_list_matches(S("\"abcd\""), tag, 5, false));
+    assert_false(weft__etag_list_matches(S("abc"), tag, 5, false));
+    assert_false(weft__etag_list_matches(S("\"ab"), tag, 5, false));
+    assert_false(weft__etag_list_matches(S(""), tag, 5, false));
+    /* If-Match: the strong comparison */
+    assert_true(weft__etag_list_matches(S("\"abc\""), tag, 5, true));
+    assert_true(weft__etag_list_matches(S("*"), tag, 5, true));
+    assert_false(weft__etag_list_matches(S("W/\"abc\""), tag, 5, true));
+    assert_true(weft__etag_list_matches(S("W/\"abc\", \"abc\""), tag, 5, true));
 }
 
 static void test_if_range(void **state)
