@@ -21,6 +21,8 @@
  *     weft_response_send_file) only when cachestat(2) says every page of
  *     the range is in the page cache. Otherwise a pool job reads the range
  *     first (which leaves it cached) and the loop sends it afterwards.
+ *     A cold body above 8 MiB is not read whole first: it streams, a pool
+ *     job reading 256 KiB at a time as the output drains.
  *     A body of up to 32 KiB is read on the loop with preadv2(RWF_NOWAIT),
  *     which fails instead of waiting, and goes out in the same write as
  *     the head; a short read falls back to the path above.
@@ -51,9 +53,11 @@
 #define SYS_cachestat 451
 #endif
 
-#define WARM_CHUNK  (256 * 1024) /* bytes a warming job reads per pread */
-#define SMALL_BODY  (32 * 1024)  /* bodies up to this size are read, not sendfile'd */
-#define LISTING_MAX 10000        /* entries shown in a directory listing */
+#define WARM_CHUNK   (256 * 1024)      /* bytes a warming job reads per pread */
+#define SMALL_BODY   (32 * 1024)       /* bodies up to this size are read, not sendfile'd */
+#define STREAM_ABOVE (8 * 1024 * 1024) /* cold bodies above this stream from pool reads */
+#define STREAM_CHUNK (256 * 1024)      /* bytes a pool read gives the stream at a time */
+#define LISTING_MAX  10000             /* entries shown in a directory listing */
 
 struct static_site {
     int root; /* O_PATH descriptor of the directory */
@@ -81,6 +85,9 @@ struct file_req {
     uint64_t first, len; /* the body range */
     char *listing;       /* a job's HTML listing */
     size_t listing_len;
+    char *chunk; /* a streamed body's buffer (STREAM_CHUNK), and its bytes */
+    size_t chunk_len;
+    uint64_t streamed; /* bytes of the range streamed so far */
     size_t rel_len;
     char rel[];
 };
@@ -105,13 +112,18 @@ static void file_req_free(void *p)
     if (fr->fd >= 0)
         close(fr->fd);
     free(fr->listing);
+    free(fr->chunk);
     weft__free(fr);
 }
 
-/* Sends an error answer and frees the record. */
+/* Sends an error answer (or, once a streamed body began, closes the
+   connection) and frees the record. */
 static void fail(struct file_req *fr, int status)
 {
-    weft_response_send_error(fr->res, status, NULL);
+    if (fr->chunk)
+        weft_response_abort(fr->res);
+    else
+        weft_response_send_error(fr->res, status, NULL);
     file_req_free(fr);
 }
 
@@ -336,6 +348,81 @@ static bool send_small(struct file_req *fr)
     return true;
 }
 
+/* ---- large cold bodies: pooled buffers -------------------------------------- */
+
+/* A cold body too large to read in one go before sending (it could evict
+   itself, and would hold the client until it is all read) streams: a pool
+   job reads STREAM_CHUNK bytes into the record's buffer, the loop queues
+   them (weft_response_write), and the next read starts once the output
+   drains. Memory per stream: one chunk plus the connection's queue. */
+static void stream_next(struct file_req *fr);
+
+static void job_read_chunk(weft_job_t *job, void *arg)
+{
+    struct file_req *fr = arg;
+    uint64_t left = fr->len - fr->streamed;
+    size_t want = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
+    fr->chunk_len = 0;
+    while (fr->chunk_len < want && !fr->err) {
+        ssize_t n = pread(fr->fd, fr->chunk + fr->chunk_len, want - fr->chunk_len,
+                          (off_t)(fr->first + fr->streamed + fr->chunk_len));
+        if (n > 0)
+            fr->chunk_len += (size_t)n;
+        else if (n == 0 || errno != EINTR)
+            fr->err = n == 0 ? -EIO : -errno; /* shrank under us, or a read error */
+    }
+    job_return(job, fr);
+}
+
+static void stream_drained(weft_response_t *res, void *arg)
+{
+    struct file_req *fr = arg;
+    if (weft_response_client_gone(res))
+        fail(fr, 0);
+    else
+        stream_next(fr);
+}
+
+static void stream_write(struct file_req *fr)
+{
+    if (fr->err) {
+        fail(fr, 0); /* the head is out: the connection closes short */
+        return;
+    }
+    int r = weft_response_write(fr->res, fr->chunk, fr->chunk_len);
+    fr->streamed += fr->chunk_len;
+    if (r == 1)
+        r = weft_response_on_drain(fr->res, stream_drained, fr);
+    else if (r == 0)
+        stream_next(fr);
+    if (r < 0)
+        fail(fr, 0);
+}
+
+static void stream_next(struct file_req *fr)
+{
+    if (fr->streamed == fr->len) {
+        weft_response_end(fr->res);
+        file_req_free(fr);
+        return;
+    }
+    run_job(fr, job_read_chunk, stream_write);
+}
+
+static void stream_begin(struct file_req *fr)
+{
+    fr->chunk = malloc(STREAM_CHUNK);
+    if (!fr->chunk) {
+        fail(fr, 503);
+        return;
+    }
+    if (weft_response_begin(fr->res, (int64_t)fr->len) < 0) {
+        fail(fr, 0);
+        return;
+    }
+    stream_next(fr);
+}
+
 static void add_validators(struct file_req *fr, const char *etag)
 {
     char date[32], cc[40];
@@ -431,6 +518,8 @@ static void serve_file(struct file_req *fr)
         return;
     if (head || fr->len == 0 || range_cached(fr->fd, fr->first, fr->len))
         send_body(fr);
+    else if (fr->len > STREAM_ABOVE)
+        stream_begin(fr);
     else
         run_job(fr, job_warm, send_body);
 }

@@ -64,6 +64,32 @@ def make_tree():
     return top, site
 
 
+def drop_from_cache(path):
+    """Out of the page cache (written back first: dirty pages stay)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def disk_reads_by_thread(pid):
+    """Bytes each of the server's threads made the disk read, by thread
+    name ("weft-http-0", "weft-job-1"...): /proc/PID/task/TID/io."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                name = f.read().strip()
+            with open("/proc/%d/task/%s/io" % (pid, tid)) as f:
+                io = dict(line.split(": ") for line in f.read().splitlines())
+        except OSError:
+            continue
+        out[name] = out.get(name, 0) + int(io["read_bytes"])
+    return out
+
+
 def get(port, target, headers=None, method="GET"):
     c = http.client.HTTPConnection(HOST, port, timeout=T(10))
     try:
@@ -227,6 +253,15 @@ class Files(StaticBase):
         self.assertLess(time.monotonic() - t0, T(5))
         self.assertEqual(get(self.port, "/hello.txt")[2], HELLO)
 
+    def assert_read_on_the_pool(self, before, size):
+        """The disk reads since `before` were made by pool threads, never
+        by a loop thread (a loop must not wait for the disk)."""
+        after = disk_reads_by_thread(self.server.pid)
+        grew = {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
+        loops = {k: v for k, v in grew.items() if k.startswith("weft-http")}
+        self.assertEqual(loops, {}, grew)
+        self.assertGreaterEqual(sum(grew.values()), size, grew)
+
     def big_clients(self, clients, rounds):
         want = hashlib.sha256(BIG).hexdigest()
         errors = []
@@ -256,13 +291,42 @@ class Files(StaticBase):
 
     def test_big_file_from_disk(self):
         """Pages dropped from the cache: the pool reads them, the loop sends."""
+        before = disk_reads_by_thread(self.server.pid)
         for _ in range(5):
-            fd = os.open(os.path.join(self.site, "big.bin"), os.O_RDONLY)
-            try:
-                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-            finally:
-                os.close(fd)
+            drop_from_cache(os.path.join(self.site, "big.bin"))
             self.big_clients(clients=4, rounds=1)
+        self.assert_read_on_the_pool(before, len(BIG))
+
+    def test_huge_file_from_disk_streams(self):
+        """Above 8 MiB and not cached: read by the pool 256 KiB at a time."""
+        huge = bytes((i * 7 + (i >> 12)) % 253 for i in range(9 * 1024 * 1024 + 123))
+        path = os.path.join(self.site, "huge.bin")
+        with open(path, "wb") as f:
+            f.write(huge)
+        want = hashlib.sha256(huge).hexdigest()
+        errors = []
+
+        def client():
+            s, _, b = get(self.port, "/huge.bin")
+            if s != 200 or hashlib.sha256(b).hexdigest() != want:
+                errors.append((s, len(b)))
+
+        before = disk_reads_by_thread(self.server.pid)
+        for _ in range(3):
+            drop_from_cache(path)
+            threads = [threading.Thread(target=client) for _ in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(T(60))
+        self.assertEqual(errors, [])
+        self.assert_read_on_the_pool(before, len(huge))
+        drop_from_cache(path)
+        first = 8 * 1024 * 1024 - 5
+        s, h, b = get(self.port, "/huge.bin", {"Range": "bytes=%d-" % 1000})
+        self.assertEqual((s, b), (206, huge[1000:]))
+        self.assertEqual(get(self.port, "/huge.bin", {"Range": "bytes=%d-%d" % (first, first + 9)})[2],
+                         huge[first:first + 10])
 
     def test_curl(self):
         curl = curl_or_skip(self)
