@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "logging.h"
 
 enum kind { K_FLAG, K_STRING, K_UINT, K_PORT, K_DURATION, K_SIZE, K_RATE, K_LATER };
 
@@ -39,11 +40,11 @@ static const struct option_def defs[] = {
     {"--listing", K_FLAG, "       with DIR: list directories that have no index.html"},
     {"--max-age", K_DURATION, "D      with DIR: Cache-Control max-age for files (none)"},
     {"--admin", K_LATER, "H:P"},
-    {"--drain-timeout", K_LATER, "D"},
+    {"--drain-timeout", K_DURATION, "D  a graceful stop waits this long for requests (30s)"},
     {"--shutdown-delay", K_LATER, "D"},
-    {"--log-level", K_LATER, "L"},
-    {"--user", K_LATER, "U"},
-    {"--group", K_LATER, "G"},
+    {"--log-level", K_STRING, "L     error, warn, info or debug (warn)"},
+    {"--user", K_STRING, "U          run as this user once listening (name or uid)"},
+    {"--group", K_STRING, "G         and this group (default: the user's)"},
     {"--workers", K_LATER, "M"},
     {"--trust-proxy", K_LATER, "CIDR[,CIDR]"},
     {"--proxy-protocol", K_LATER, ""},
@@ -134,6 +135,17 @@ static int apply(struct cli *cli, const char *flag, const char *value)
         if (!parse_u64(value, &n, &end) || *end || n > 65535)
             return bad(flag, "not a port number", value);
         cli->port = (uint16_t)n;
+    } else if (!strcmp(flag, "--log-level")) {
+        if (!logging_parse_level(value, &cli->log_level))
+            return bad(flag, "not one of error, warn, info, debug", value);
+    } else if (!strcmp(flag, "--user") || !strcmp(flag, "--group")) {
+        if (!value[0])
+            return bad(flag, "empty", value);
+        *(!strcmp(flag, "--user") ? &cli->user : &cli->group) = value;
+    } else if (!strcmp(flag, "--drain-timeout")) {
+        if (!parse_duration(value, &ms) || ms <= 0)
+            return bad(flag, "not a duration (500ms, 2s, 1m)", value);
+        cli->server.drain_timeout_ms = ms;
     } else if (!strcmp(flag, "--plugin")) {
         if (cli->n_plugins == WEFT_CLI_MAX_PLUGINS)
             return bad(flag, "too many plugins", value);
@@ -195,6 +207,7 @@ int weft_cli_parse(int argc, char **argv, struct cli *cli)
     cli->port = 8080;
     cli->pool.queue_capacity = 1024;
     cli->pool.name = "weft-job";
+    cli->log_level = WEFT_LOG_WARN;
     int i = 1;
     if (i < argc && !strcmp(argv[i], "serve"))
         i++;

@@ -21,6 +21,8 @@ struct cli {
     weft_server_options_t server;
     weft_pool_options_t pool;
     const char *access_log; /* NULL: none; "-": standard output */
+    weft_log_level_t log_level;
+    const char *user, *group; /* --user, --group: dropped to once listening */
     bool help, version;
 };
 

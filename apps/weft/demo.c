@@ -166,7 +166,7 @@ static void bytes_route(weft_request_t *req, weft_response_t *res, void *arg)
    early: the Rust book's slow request, well behaved. */
 static void sleep_job(weft_job_t *job, void *arg)
 {
-    uint64_t ms = *(uint64_t *)arg, slept = 0;
+    uint64_t ms = (uintptr_t)arg, slept = 0;
     struct timespec step = {0, 10 * 1000 * 1000};
     while (slept < ms && !weft_job_cancelled(job)) {
         nanosleep(&step, NULL);
@@ -185,17 +185,14 @@ static void sleep_job(weft_job_t *job, void *arg)
 static void sleep_route(weft_request_t *req, weft_response_t *res, void *arg)
 {
     weft_slice_t v;
-    uint64_t *ms = weft_request_alloc(req, sizeof(*ms));
-    if (!ms) {
-        weft_response_send_error(res, 503, NULL);
-        return;
-    }
-    *ms = 0;
-    if (weft_request_query_param(req, "ms", &v) && !parse_number(v, SLEEP_MAX, ms)) {
+    uint64_t ms = 0;
+    if (weft_request_query_param(req, "ms", &v) && !parse_number(v, SLEEP_MAX, &ms)) {
         weft_response_send_error(res, 400, "ms must be a number of milliseconds up to 10000");
         return;
     }
-    weft_offload(req, res, sleep_job, ms, NULL, NULL);
+    /* By value: the job may outlive the request (a drain timeout frees
+       it), so its argument must not live in the request's memory. */
+    weft_offload(req, res, sleep_job, (void *)(uintptr_t)ms, NULL, NULL);
 }
 
 static uint64_t fib(unsigned n)

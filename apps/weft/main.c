@@ -19,18 +19,37 @@
 #include "access_log.h"
 #include "cli.h"
 #include "demo.h"
+#include "logging.h"
+#include "privileges.h"
+#include "sd_notify.h"
 #include "weft/weft.h"
 
 struct signals {
     weft_server_t *srv;
+    struct access_log *log; /* reopened on SIGUSR1; may be NULL */
     weft_event_t *watching; /* set once the handlers are installed */
-    uv_signal_t sigint, sigterm;
+    unsigned received;      /* stop signals so far */
+    uv_signal_t sigint, sigterm, sigusr1;
 };
 
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct signals *s = h->data;
+    sd_notify_send("STOPPING=1");
+    weft_log(WEFT_LOG_INFO, "%s: stopping %s", strsignal(signum),
+             s->received++ ? "at once" : "gracefully");
     weft_server_stop(s->srv); /* graceful the first time, at once the second */
+}
+
+/* logrotate moved the access log away: write to a new file of its name. */
+static void on_reopen(uv_signal_t *h, int signum)
+{
+    struct signals *s = h->data;
+    int r = s->log ? access_log_reopen(s->log) : 0;
+    if (r < 0)
+        weft_log(WEFT_LOG_ERROR, "reopening the access log: %s", weft_strerror(r));
+    else if (s->log)
+        weft_log(WEFT_LOG_INFO, "the access log was reopened");
 }
 
 static void close_signals(weft_loop_t *loop, void *arg)
@@ -38,6 +57,11 @@ static void close_signals(weft_loop_t *loop, void *arg)
     struct signals *s = arg;
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigusr1, NULL);
+    /* The stop is under way: a late signal must not kill the process by
+       its default action (closing the watchers restored it). */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
 }
 
 /* Runs on loop 0's thread: libuv handles belong to their loop. */
@@ -47,11 +71,21 @@ static void watch_signals(void *arg)
     uv_loop_t *uv = weft_loop_uv(weft_server_loop(s->srv, 0));
     uv_signal_init(uv, &s->sigint);
     uv_signal_init(uv, &s->sigterm);
-    s->sigint.data = s->sigterm.data = s;
+    uv_signal_init(uv, &s->sigusr1);
+    s->sigint.data = s->sigterm.data = s->sigusr1.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&s->sigusr1, on_reopen, SIGUSR1);
     weft_loop_on_stop(weft_server_loop(s->srv, 0), close_signals, s);
     weft_event_set(s->watching);
+}
+
+static unsigned count_loops(weft_server_t *srv)
+{
+    unsigned n = 0;
+    while (weft_server_loop(srv, n))
+        n++;
+    return n;
 }
 
 static int fail(const char *what, int err)
@@ -122,6 +156,8 @@ static int build(struct parts *p, const struct cli *cli)
     snprintf(where, sizeof(where), "cannot listen on %s:%u", cli->host, cli->port);
     if ((r = weft_server_listen(p->srv, cli->host, cli->port, p->app)) < 0)
         return fail(where, r);
+    if ((cli->user || cli->group) && (r = privileges_drop(cli->user, cli->group)))
+        return r; /* bound as root; nothing is served as root */
     if ((r = weft_server_start(p->srv)) < 0)
         return fail("starting the server", r);
     return 0;
@@ -142,12 +178,13 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    logging_start(cli.log_level);
     struct parts p = {0};
     if ((r = build(&p, &cli))) {
         take_down(&p);
         return r;
     }
-    struct signals sig = {.srv = p.srv, .watching = weft_event_new(true, false)};
+    struct signals sig = {.srv = p.srv, .log = p.log, .watching = weft_event_new(true, false)};
     if (!sig.watching ||
         (r = weft_loop_post(weft_server_loop(p.srv, 0), watch_signals, &sig)) < 0 ||
         (r = weft_event_wait(sig.watching, -1)) < 0) {
@@ -158,7 +195,10 @@ int main(int argc, char **argv)
         return fail("watching for signals", sig.watching ? r : -ENOMEM);
     }
     print_listening(&cli, weft_server_port(p.srv, 0));
+    sd_notify_send("READY=1");
+    struct sd_watchdog *wd = sd_watchdog_start(p.srv, count_loops(p.srv));
     weft_server_wait(p.srv);
+    sd_watchdog_stop(wd);
     take_down(&p);
     weft_event_free(sig.watching);
     return 0;

@@ -212,7 +212,9 @@ typedef void (*weft_offload_fn)(weft_request_t *req, weft_response_t *res, weft_
  *     (the job sees weft_job_cancelled());
  *   - the client goes away (a reset, or EOF when the route says so): the
  *     job's future is cancelled, which the job sees.
- * arg is borrowed by the job until it ends; done_arg until done runs or
+ * arg is borrowed by the job until it ends -- so not request memory
+ * (weft_request_alloc): a drain timeout or a client gone frees the request
+ * while the job may still run; done_arg until done runs or
  * the result is dropped (then done is not called: free done_arg in the
  * job, or use an after hook). Returns 0, -EAGAIN (answered 503), -EPIPE
  * (pool closed: answered 503), -ENOSYS (no pool set), -ENOMEM.

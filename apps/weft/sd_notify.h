@@ -1,0 +1,23 @@
+/* sd_notify.h - systemd's notification protocol, written by hand. */
+#ifndef WEFT_APP_SD_NOTIFY_H
+#define WEFT_APP_SD_NOTIFY_H
+
+#include "weft/weft.h"
+
+/* Send state ("READY=1", "STOPPING=1"...) to $NOTIFY_SOCKET; 0 when the
+   variable is unset (not under systemd), else 0 or -errno. */
+int sd_notify_send(const char *state);
+
+struct sd_watchdog;
+
+/* If $WATCHDOG_USEC is set (and $WATCHDOG_PID, when set, is ours), a
+   thread sends WATCHDOG=1 every half period while every loop of srv
+   answers a post within that half period: a stuck loop stops the pings
+   and systemd restarts the service. NULL when not asked for, or on error
+   (logged). */
+struct sd_watchdog *sd_watchdog_start(weft_server_t *srv, unsigned loops);
+
+/* Stops and joins the thread; NULL is fine. Before the server is freed. */
+void sd_watchdog_stop(struct sd_watchdog *wd);
+
+#endif

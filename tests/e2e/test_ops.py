@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Operating one weft process (issue 11): log lines, --log-level, SIGUSR1
+reopening the access log, systemd notifications and the watchdog, --user
+and --group, --drain-timeout and a job in flight across SIGTERM.
+
+    WEFT_BIN=build/apps/weft/weft WEFT_PLUGIN_STALL=... python3 tests/e2e/test_ops.py [-v]
+"""
+
+import http.client
+import os
+import re
+import signal
+import socket
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from weftproc import HOST, T, WeftServer, get_once, run_weft  # noqa: E402
+from e2ecommon import binary_or_skip  # noqa: E402
+
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug): .+$")
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + T(timeout)
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.02)
+    raise AssertionError("%s: not within %.1fs" % (what, T(timeout)))
+
+
+def get(port, target, timeout=10):
+    c = http.client.HTTPConnection(HOST, port, timeout=T(timeout))
+    try:
+        c.request("GET", target)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+class Logs(unittest.TestCase):
+    def setUp(self):
+        binary_or_skip()
+
+    def test_info_lines_have_a_timestamp_and_a_level(self):
+        srv = WeftServer(["--log-level", "info"]).start()
+        self.assertEqual(srv.stop(signal.SIGTERM), 0)
+        lines = [ln for ln in srv.stderr().splitlines() if ln]
+        self.assertTrue(lines, "no log line at --log-level info")
+        for ln in lines:
+            self.assertRegex(ln, LOG_LINE)
+        self.assertTrue(any("info: Terminated: stopping gracefully" in ln for ln in lines), lines)
+
+    def test_default_level_is_quiet(self):
+        srv = WeftServer().start()
+        self.assertEqual(srv.stop(signal.SIGTERM), 0)
+        self.assertEqual(srv.stderr().strip(), "")
+
+    def test_bad_level(self):
+        status, _, err = run_weft(["--log-level", "loud"])
+        self.assertEqual(status, 2)
+        self.assertIn("--log-level", err)
+
+    def test_sigusr1_reopens_the_access_log(self):
+        d = tempfile.mkdtemp(prefix="weft-ops-")
+        try:
+            path = os.path.join(d, "access.log")
+            srv = WeftServer(["--access-log", path, "--log-level", "info"]).start()
+            try:
+                get(srv.port, "/plaintext?before")
+                wait_for(lambda: os.path.getsize(path) > 0, 5, "first line logged")
+                os.rename(path, path + ".1")  # what logrotate does
+                srv.send_signal(signal.SIGUSR1)
+                wait_for(lambda: os.path.exists(path), 5, "the log reopened")
+                get(srv.port, "/plaintext?after")
+                wait_for(lambda: os.path.getsize(path) > 0, 5, "a line in the new log")
+            finally:
+                self.assertEqual(srv.stop(), 0)
+            with open(path + ".1") as f:
+                old = f.read()
+            with open(path) as f:
+                new = f.read()
+            self.assertIn("?before", old)
+            self.assertNotIn("?after", old)
+            self.assertIn("?after", new)
+            self.assertIn("the access log was reopened", srv.stderr())
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class Notify(unittest.TestCase):
+    """A unix datagram socket plays systemd's part."""
+
+    def setUp(self):
+        binary_or_skip()
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(lambda: self.sock.close())
+
+    def listen(self, abstract):
+        if abstract:
+            name = "weft-test-notify-%d-%d" % (os.getpid(), time.monotonic_ns())
+            self.sock.bind("\0" + name)
+            return "@" + name
+        d = tempfile.mkdtemp(prefix="weft-notify-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "notify")
+        self.sock.bind(path)
+        return path
+
+    def messages(self, seconds):
+        """Every datagram received within seconds, with its arrival time."""
+        out = []
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return out
+            self.sock.settimeout(left)
+            try:
+                out.append((time.monotonic(), self.sock.recv(4096).decode()))
+            except socket.timeout:
+                return out
+
+    def expect(self, state, timeout):
+        deadline = time.monotonic() + T(timeout)
+        while time.monotonic() < deadline:
+            for _, m in self.messages(0.1):
+                if state in m.split("\n"):
+                    return
+        self.fail("no %s within %.1fs" % (state, T(timeout)))
+
+    def run_server(self, notify, args=(), env=None):
+        e = {"NOTIFY_SOCKET": notify}
+        e.update(env or {})
+        srv = WeftServer(list(args), env=e).start()
+        self.addCleanup(srv.stop)
+        return srv
+
+    def test_ready_and_stopping(self):
+        for abstract in (False, True):
+            with self.subTest(abstract=abstract):
+                self.sock.close()
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                srv = self.run_server(self.listen(abstract))
+                self.expect("READY=1", 5)
+                self.assertEqual(get(srv.port, "/plaintext")[0], 200)
+                srv.send_signal(signal.SIGTERM)
+                self.expect("STOPPING=1", 5)
+                self.assertEqual(srv.wait(T(10)), 0)
+                srv.stop()
+
+    def test_watchdog_pings_stop_while_a_loop_is_stuck(self):
+        plugin = os.environ.get("WEFT_PLUGIN_STALL")
+        if not plugin:
+            if os.environ.get("WEFT_BIN"):
+                raise RuntimeError("WEFT_PLUGIN_STALL not set")
+            self.skipTest("set WEFT_PLUGIN_STALL")
+        srv = self.run_server(self.listen(False), ["--threads", "2", "--plugin", plugin],
+                              {"WATCHDOG_USEC": "200000"})
+        self.expect("READY=1", 5)
+        pings = [t for t, m in self.messages(1.0) if m == "WATCHDOG=1"]
+        self.assertGreaterEqual(len(pings), 5, "pings every 100 ms expected")
+        # Stall one loop for 1.5 s (a connection lands on one of the two).
+        stalled = threading.Thread(target=get, args=(srv.port, "/stall?ms=1500", 20))
+        t0 = time.monotonic()
+        stalled.start()
+        during = [t for t, m in self.messages(1.2) if m == "WATCHDOG=1"]
+        stalled.join(T(20))
+        after = [t for t, m in self.messages(1.0) if m == "WATCHDOG=1"]
+        # A ping may be in flight as the stall starts; then silence.
+        late = [t - t0 for t in during if t - t0 > 0.4]
+        self.assertEqual(late, [], "pings while a loop was stuck")
+        self.assertGreaterEqual(len(after), 3, "pings resume once the loop is free")
+
+    def test_no_watchdog_for_another_pid(self):
+        srv = self.run_server(self.listen(False), env={"WATCHDOG_USEC": "100000",
+                                                       "WATCHDOG_PID": "1"})
+        self.expect("READY=1", 5)
+        self.assertEqual([m for _, m in self.messages(0.5) if m == "WATCHDOG=1"], [])
+        self.assertEqual(get(srv.port, "/plaintext")[0], 200)
+
+
+def status_ids(pid):
+    ids = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("Uid", "Gid", "Groups"):
+                ids[k] = v.split()
+    return ids
+
+
+class Privileges(unittest.TestCase):
+    def setUp(self):
+        binary_or_skip()
+
+    def test_user_and_group(self):
+        if os.geteuid() == 0:
+            user, uid, group, gid = "nobody", "65534", "nogroup", "65534"
+        else:  # not root: the same ids, which still takes the whole path
+            uid = gid = str(os.geteuid())
+            user, group = uid, str(os.getegid())
+            gid = group
+        srv = WeftServer(["--user", user, "--group", group]).start()
+        try:
+            ids = status_ids(srv.pid)
+            self.assertEqual(ids["Uid"], [uid] * 4, ids)
+            self.assertEqual(ids["Gid"], [gid] * 4, ids)
+            self.assertEqual(ids["Groups"], [gid] if os.geteuid() == 0 else ids["Groups"], ids)
+            # every thread changed, not only the main one
+            for tid in os.listdir("/proc/%d/task" % srv.pid):
+                with open("/proc/%d/task/%s/status" % (srv.pid, tid)) as f:
+                    self.assertIn("\nUid:\t%s\t" % uid, f.read())
+            self.assertEqual(get(srv.port, "/plaintext")[0], 200)
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_unknown_user_and_group(self):
+        for args in (["--user", "no-such-user-weft"], ["--group", "no-such-group-weft"]):
+            status, _, err = run_weft(["--port", "0"] + args)
+            self.assertEqual(status, 2, args)
+            self.assertIn("no-such-", err)
+            self.assertEqual(len(err.strip().splitlines()), 1, err)
+
+
+class Draining(unittest.TestCase):
+    def setUp(self):
+        binary_or_skip()
+
+    def test_a_job_in_flight_completes_across_sigterm(self):
+        srv = WeftServer(["--pool", "2"]).start()
+        result = {}
+
+        def sleeper():
+            result["r"] = get(srv.port, "/sleep?ms=800", 20)
+
+        t = threading.Thread(target=sleeper)
+        t.start()
+        time.sleep(0.3)
+        srv.send_signal(signal.SIGTERM)
+        t.join(T(20))
+        self.assertEqual(result.get("r", (None,))[0], 200, result)
+        self.assertEqual(srv.wait(T(10)), 0)
+        srv.stop()
+
+    def test_drain_timeout_bounds_the_wait(self):
+        srv = WeftServer(["--pool", "2", "--drain-timeout", "300ms"]).start()
+        t = threading.Thread(target=lambda: self.swallow(srv.port))
+        t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGTERM)
+        status = srv.wait(T(10))
+        took = time.monotonic() - t0
+        t.join(T(20))
+        srv.stop()
+        self.assertEqual(status, 0)
+        self.assertLess(took, T(3.0), "the 5 s job held the stop past --drain-timeout")
+
+    @staticmethod
+    def swallow(port):
+        try:
+            get(port, "/sleep?ms=5000", 20)
+        except (OSError, http.client.HTTPException):
+            pass  # the connection closes at the drain timeout
+
+
+if __name__ == "__main__":
+    unittest.main()
