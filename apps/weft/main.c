@@ -10,6 +10,7 @@
  * in place, so whoever reads it can signal at once. SIGPIPE is ignored:
  * writes report EPIPE instead.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,7 +22,7 @@
 #include "demo.h"
 #include "logging.h"
 #include "privileges.h"
-#include "sd_notify.h"
+#include "systemd.h"
 #include "weft/weft.h"
 
 struct signals {
@@ -94,15 +95,16 @@ static int fail(const char *what, int err)
     return 2;
 }
 
-static void print_listening(const struct cli *cli, uint16_t port)
+static void print_listening(const char *host, uint16_t port)
 {
-    bool v6 = strchr(cli->host, ':') && cli->host[0] != '[';
-    printf("listening on http://%s%s%s:%u/\n", v6 ? "[" : "", cli->host, v6 ? "]" : "", port);
+    bool v6 = strchr(host, ':') && host[0] != '[';
+    printf("listening on http://%s%s%s:%u/\n", v6 ? "[" : "", host, v6 ? "]" : "", port);
     fflush(stdout);
 }
 
 /* Everything main builds, so one function can take it down. */
 struct parts {
+    char host[INET6_ADDRSTRLEN]; /* what the listening line names */
     struct demo demo;
     weft_app_t *app;
     weft_server_t *srv;
@@ -115,6 +117,31 @@ static void take_down(struct parts *p)
     weft_app_free(p->app);
     weft_pool_free(p->demo.pool);
     access_log_close(p->log);
+}
+
+/* Sockets passed by systemd (socket activation) if any, else host:port. */
+static int listen_all(struct parts *p, const struct cli *cli)
+{
+    char where[300];
+    int r, passed = sd_listen_fds();
+    snprintf(p->host, sizeof(p->host), "%s", cli->host);
+    for (int i = 0; i < passed; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        if (i == 0 && getsockname(3, (struct sockaddr *)&ss, &len) == 0)
+            inet_ntop(ss.ss_family,
+                      ss.ss_family == AF_INET6 ? (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                                               : (void *)&((struct sockaddr_in *)&ss)->sin_addr,
+                      p->host, sizeof(p->host));
+        snprintf(where, sizeof(where), "socket activation: fd %d", 3 + i);
+        if ((r = weft_server_listen_fd(p->srv, 3 + i, p->app)) < 0)
+            return fail(where, r);
+    }
+    if (passed)
+        return 0;
+    snprintf(where, sizeof(where), "cannot listen on %s:%u", cli->host, cli->port);
+    r = weft_server_listen(p->srv, cli->host, cli->port, p->app);
+    return r < 0 ? fail(where, r) : 0;
 }
 
 /* The demo app, or the files of cli->dir; then the plugins. */
@@ -140,7 +167,6 @@ static int build_app(struct parts *p, const struct cli *cli)
 
 static int build(struct parts *p, const struct cli *cli)
 {
-    char where[300];
     int r;
     if (cli->access_log && !(p->log = access_log_open(cli->access_log)))
         return fail(cli->access_log, -errno);
@@ -153,9 +179,8 @@ static int build(struct parts *p, const struct cli *cli)
     p->demo.srv = p->srv;
     if (p->log && (r = access_log_attach(p->log, p->app)) < 0)
         return fail("the access log", r);
-    snprintf(where, sizeof(where), "cannot listen on %s:%u", cli->host, cli->port);
-    if ((r = weft_server_listen(p->srv, cli->host, cli->port, p->app)) < 0)
-        return fail(where, r);
+    if ((r = listen_all(p, cli)))
+        return r;
     if ((cli->user || cli->group) && (r = privileges_drop(cli->user, cli->group)))
         return r; /* bound as root; nothing is served as root */
     if ((r = weft_server_start(p->srv)) < 0)
@@ -194,7 +219,7 @@ int main(int argc, char **argv)
         weft_event_free(sig.watching);
         return fail("watching for signals", sig.watching ? r : -ENOMEM);
     }
-    print_listening(&cli, weft_server_port(p.srv, 0));
+    print_listening(p.host, weft_server_port(p.srv, 0));
     sd_notify_send("READY=1");
     struct sd_watchdog *wd = sd_watchdog_start(p.srv, count_loops(p.srv));
     weft_server_wait(p.srv);

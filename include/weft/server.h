@@ -69,6 +69,17 @@ WEFT_API weft_server_t *weft_server_new(const weft_server_options_t *opts);
 WEFT_API int weft_server_listen(weft_server_t *srv, const char *host, uint16_t port,
                                 weft_app_t *app);
 
+/*
+ * weft_server_listen_fd - serve app on a listening TCP socket made by
+ * someone else (systemd's socket activation: LISTEN_FDS). Every loop
+ * watches its own duplicate of it, so all loops accept from the one
+ * socket (no per-loop spreading). fd is the server's from this call on
+ * (closed when the server is freed, also on failure). -ENOTSOCK, -EINVAL
+ * (not a listening stream socket), -EBUSY (already started), -ENOMEM,
+ * -EMFILE.
+ */
+WEFT_API int weft_server_listen_fd(weft_server_t *srv, int fd, weft_app_t *app);
+
 /* weft_server_port - the port listener i (in listen order) is bound to, or
    0 if there is no such listener. */
 WEFT_API uint16_t weft_server_port(const weft_server_t *srv, unsigned i);

@@ -20,6 +20,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <stdio.h>
@@ -197,17 +198,55 @@ static void close_group(struct listener *l, unsigned n)
             close(l->fds[i]);
 }
 
+/* A listener with no sockets yet (-1 each). */
+static struct listener *listener_new(struct weft_server *srv)
+{
+    struct listener *l = weft__calloc(1, sizeof(*l) + srv->threads * sizeof(int));
+    if (l)
+        for (unsigned i = 0; i < srv->threads; i++)
+            l->fds[i] = -1;
+    return l;
+}
+
+static void listener_add(struct weft_server *srv, struct listener *l, weft_app_t *app)
+{
+    l->app = app;
+    l->site = *weft__app_site(app);
+    l->next = NULL;
+    struct listener **tail = &srv->listeners;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = l;
+    srv->n_listeners++;
+}
+
+/* 0 if fd is a listening stream socket; its address into l. */
+static int check_passed(int fd, struct listener *l)
+{
+    int type = 0, listening = 0;
+    socklen_t n = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &n) < 0)
+        return -errno;
+    n = sizeof(listening);
+    if (type != SOCK_STREAM || getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &n) < 0 ||
+        !listening)
+        return -EINVAL;
+    l->addr_len = sizeof(l->addr);
+    if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addr_len) < 0)
+        return -errno;
+    int flags = fcntl(fd, F_GETFL);
+    return flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
 int weft_server_listen(weft_server_t *srv, const char *host, uint16_t port, weft_app_t *app)
 {
     if (srv->started)
         return -EBUSY;
     if (!host || !app)
         return -EINVAL;
-    struct listener *l = weft__calloc(1, sizeof(*l) + srv->threads * sizeof(int));
+    struct listener *l = listener_new(srv);
     if (!l)
         return -ENOMEM;
-    for (unsigned i = 0; i < srv->threads; i++)
-        l->fds[i] = -1;
     int r = parse_host(host, port, &l->addr, &l->addr_len);
     if (r == 0)
         r = probe(&l->addr, l->addr_len);
@@ -220,14 +259,31 @@ int weft_server_listen(weft_server_t *srv, const char *host, uint16_t port, weft
     }
     l->port = port_of(&l->addr);
     set_port(&l->addr, l->port);
-    l->app = app;
-    l->site = *weft__app_site(app);
-    l->next = NULL;
-    struct listener **tail = &srv->listeners;
-    while (*tail)
-        tail = &(*tail)->next;
-    *tail = l;
-    srv->n_listeners++;
+    listener_add(srv, l, app);
+    return 0;
+}
+
+int weft_server_listen_fd(weft_server_t *srv, int fd, weft_app_t *app)
+{
+    int r = srv->started ? -EBUSY : fd < 0 || !app ? -EINVAL : 0;
+    struct listener *l = r ? NULL : listener_new(srv);
+    if (!r && !l)
+        r = -ENOMEM;
+    if (!r)
+        r = check_passed(fd, l);
+    for (unsigned i = 0; !r && i < srv->threads; i++) /* a dup per loop: its own watch */
+        if ((l->fds[i] = fcntl(fd, F_DUPFD_CLOEXEC, 3)) < 0)
+            r = -errno;
+    if (fd >= 0)
+        close(fd); /* the loops hold their duplicates */
+    if (r) {
+        if (l)
+            close_group(l, srv->threads);
+        weft__free(l);
+        return r;
+    }
+    l->port = port_of(&l->addr);
+    listener_add(srv, l, app);
     return 0;
 }
 

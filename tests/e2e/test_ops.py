@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -19,7 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from weftproc import HOST, T, WeftServer, get_once, run_weft  # noqa: E402
+import weftproc  # noqa: E402
+from weftproc import HOST, T, WeftServer, run_weft  # noqa: E402
 from e2ecommon import binary_or_skip  # noqa: E402
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug): .+$")
@@ -184,6 +186,61 @@ class Notify(unittest.TestCase):
         self.expect("READY=1", 5)
         self.assertEqual([m for _, m in self.messages(0.5) if m == "WATCHDOG=1"], [])
         self.assertEqual(get(srv.port, "/plaintext")[0], 200)
+
+
+class SocketActivation(unittest.TestCase):
+    """systemd's part played by hand: a listening socket as fd 3,
+    LISTEN_FDS=1 and LISTEN_PID set to the server's own pid (by a shell
+    that execs it)."""
+
+    def setUp(self):
+        binary_or_skip()
+
+    def start(self, sock, pid_var="$$"):
+        n = sock.fileno()
+        moves = "" if n == 3 else " 3<&%d %d<&-" % (n, n)  # to fd 3, where systemd puts it
+        script = 'LISTEN_PID=%s LISTEN_FDS=1 exec "$0" serve --port 0%s' % (pid_var, moves)
+        proc = subprocess.Popen(["sh", "-c", script, weftproc.weft_bin()], pass_fds=(n,),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(self.stop, proc)
+        return proc
+
+    @staticmethod
+    def stop(proc):
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(T(10))
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+    def test_serves_the_passed_socket(self):
+        sock = socket.socket()
+        sock.bind((HOST, 0))
+        sock.listen(64)
+        port = sock.getsockname()[1]
+        proc = self.start(sock)
+        sock.close()  # the server holds it now
+        line = proc.stdout.readline().decode().strip()
+        self.assertEqual(line, "listening on http://%s:%d/" % (HOST, port))
+        for _ in range(20):  # every loop accepts from the one socket
+            self.assertEqual(get(port, "/plaintext")[1], b"Hello, World!")
+        os.kill(proc.pid, signal.SIGTERM)
+        self.assertEqual(proc.wait(T(10)), 0)
+
+    def test_another_pids_sockets_are_not_taken(self):
+        sock = socket.socket()
+        sock.bind((HOST, 0))
+        sock.listen(64)
+        passed = sock.getsockname()[1]
+        proc = self.start(sock, pid_var="1")  # meant for another process
+        sock.close()
+        m = re.match(r"^listening on http://127\.0\.0\.1:(\d+)/$", proc.stdout.readline().decode())
+        self.assertTrue(m)
+        self.assertNotEqual(int(m.group(1)), passed)  # its own port instead
 
 
 def status_ids(pid):

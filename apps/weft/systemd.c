@@ -1,7 +1,8 @@
 /*
- * sd_notify.c - systemd's notification protocol (sd_notify(3)) without
- * libsystemd: one datagram per state to the unix socket named by
- * $NOTIFY_SOCKET ("@name" is the abstract namespace).
+ * systemd.c - systemd's protocols without libsystemd. Notifications
+ * (sd_notify(3)): one datagram per state to the unix socket named by
+ * $NOTIFY_SOCKET ("@name" is the abstract namespace). Socket activation
+ * (sd_listen_fds(3)): $LISTEN_FDS sockets from fd 3, if $LISTEN_PID is us.
  *
  * The watchdog pings only while every loop is alive: each half period the
  * watchdog thread checks that every loop ran the post it sent the round
@@ -21,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sd_notify.h"
+#include "systemd.h"
 
 int sd_notify_send(const char *state)
 {
@@ -43,6 +44,18 @@ int sd_notify_send(const char *state)
     int r = n < 0 ? -errno : 0;
     close(fd);
     return r;
+}
+
+int sd_listen_fds(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    int n = 0;
+    if (pid && fds && strtol(pid, NULL, 10) == (long)getpid())
+        n = (int)strtol(fds, NULL, 10);
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return n > 0 && n < 1024 ? n : 0;
 }
 
 /* ---- the watchdog ------------------------------------------------------------- */

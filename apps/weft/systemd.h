@@ -1,6 +1,7 @@
-/* sd_notify.h - systemd's notification protocol, written by hand. */
-#ifndef WEFT_APP_SD_NOTIFY_H
-#define WEFT_APP_SD_NOTIFY_H
+/* systemd.h - systemd's protocols, written by hand: notifications, the
+   watchdog, socket activation. */
+#ifndef WEFT_APP_SYSTEMD_H
+#define WEFT_APP_SYSTEMD_H
 
 #include "weft/weft.h"
 
@@ -19,5 +20,10 @@ struct sd_watchdog *sd_watchdog_start(weft_server_t *srv, unsigned loops);
 
 /* Stops and joins the thread; NULL is fine. Before the server is freed. */
 void sd_watchdog_stop(struct sd_watchdog *wd);
+
+/* Socket activation: the number of sockets passed from fd 3 on
+   ($LISTEN_FDS, when $LISTEN_PID is this process), 0 when none; the
+   variables are removed so children do not take them. */
+int sd_listen_fds(void);
 
 #endif
