@@ -28,6 +28,7 @@
 struct signals {
     weft_server_t *srv;
     struct access_log *log; /* reopened on SIGUSR1; may be NULL */
+    weft_pool_t *pool;      /* its waiting jobs are shed at the stop */
     weft_event_t *watching; /* set once the handlers are installed */
     unsigned received;      /* stop signals so far */
     uv_signal_t sigint, sigterm, sigusr1;
@@ -40,6 +41,11 @@ static void on_signal(uv_signal_t *h, int signum)
     weft_log(WEFT_LOG_INFO, "%s: stopping %s", strsignal(signum),
              s->received++ ? "at once" : "gracefully");
     weft_server_stop(s->srv); /* graceful the first time, at once the second */
+    /* Jobs nobody started are answered 503 now (their requests' clients
+       can retry elsewhere); running ones finish within the drain timeout. */
+    size_t shed = weft_pool_cancel_queued(s->pool);
+    if (shed)
+        weft_log(WEFT_LOG_INFO, "%zu queued jobs answered 503", shed);
 }
 
 /* logrotate moved the access log away: write to a new file of its name. */
@@ -209,7 +215,8 @@ int main(int argc, char **argv)
         take_down(&p);
         return r;
     }
-    struct signals sig = {.srv = p.srv, .log = p.log, .watching = weft_event_new(true, false)};
+    struct signals sig = {
+        .srv = p.srv, .log = p.log, .pool = p.demo.pool, .watching = weft_event_new(true, false)};
     if (!sig.watching ||
         (r = weft_loop_post(weft_server_loop(p.srv, 0), watch_signals, &sig)) < 0 ||
         (r = weft_event_wait(sig.watching, -1)) < 0) {

@@ -193,6 +193,16 @@ WEFT_API int weft_pool_for_range(weft_pool_t *pool, size_t n, size_t grain, weft
 WEFT_API int weft_pool_close(weft_pool_t *pool, int64_t drain_timeout_ms);
 
 /*
+ * weft_pool_cancel_queued - cancel every job still waiting in the queue
+ * (their futures end cancelled, -ECANCELED; they never run) while running
+ * jobs go on and new submissions are accepted: what a graceful stop does
+ * with work nobody has started (a server answers those requests 503).
+ * Returns how many were cancelled. Never blocks for long (the queue's lock
+ * only). Thread-safety: any thread, loop threads included.
+ */
+WEFT_API size_t weft_pool_cancel_queued(weft_pool_t *pool);
+
+/*
  * weft_pool_free - close(0) if needed, then drop the user's reference.
  * Abandoned threads keep the pool's core alive until they return; their
  * late results are destroyed. NULL is fine. Not from the pool's workers.

@@ -198,18 +198,26 @@ static bool wait_idle(struct weft_pool *p, int64_t deadline_ns)
 }
 
 /* Takes every entry out of the shared ring and the local rings: none of
-   them will run. */
-static void cancel_queued(struct weft_pool *p)
+   them will run. Returns how many. */
+static size_t cancel_queued(struct weft_pool *p)
 {
+    size_t count = 0;
     struct weft__entry e;
-    while (weft__pool_pop_shared(p, &e))
+    for (; weft__pool_pop_shared(p, &e); count++)
         weft__entry_cancelled(p, &e);
     struct weft__entry buf[WEFT__LOCAL_CAP];
     for (unsigned i = 0; i < p->n_slots; i++) {
         unsigned n = weft__local_drain(&p->slots[i], buf);
         for (unsigned k = 0; k < n; k++)
             weft__entry_cancelled(p, &buf[k]);
+        count += n;
     }
+    return count;
+}
+
+size_t weft_pool_cancel_queued(weft_pool_t *p)
+{
+    return p ? cancel_queued(p) : 0;
 }
 
 /* Under w's cur_lock: marks light jobs cancelled (or ends them, when

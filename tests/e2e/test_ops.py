@@ -306,6 +306,32 @@ class Draining(unittest.TestCase):
         self.assertEqual(srv.wait(T(10)), 0)
         srv.stop()
 
+    def test_queued_jobs_get_503_running_ones_finish(self):
+        srv = WeftServer(["--pool", "1", "--queue", "8"]).start()
+        results = {}
+
+        def sleeper(name, ms):
+            t0 = time.monotonic()
+            results[name] = get(srv.port, "/sleep?ms=%d" % ms, 20) + (time.monotonic() - t0,)
+
+        running = threading.Thread(target=sleeper, args=("running", 1500))
+        running.start()
+        time.sleep(0.3)  # it holds the only worker now
+        queued = [threading.Thread(target=sleeper, args=("queued%d" % i, 100)) for i in range(3)]
+        for t in queued:
+            t.start()
+        time.sleep(0.3)
+        srv.send_signal(signal.SIGTERM)
+        for t in queued + [running]:
+            t.join(T(20))
+        for i in range(3):
+            status, _, took = results["queued%d" % i]
+            self.assertEqual(status, 503, results)
+            self.assertLess(took, T(1.2), "a queued job waited for the running one")
+        self.assertEqual(results["running"][0], 200, results)
+        self.assertEqual(srv.wait(T(10)), 0)
+        srv.stop()
+
     def test_drain_timeout_bounds_the_wait(self):
         srv = WeftServer(["--pool", "2", "--drain-timeout", "300ms"]).start()
         t = threading.Thread(target=lambda: self.swallow(srv.port))

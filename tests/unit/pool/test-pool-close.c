@@ -266,6 +266,48 @@ static void cancelled_queued_job_never_runs(void **state)
     weft_future_unref(c);
 }
 
+/* A graceful stop's shedding: what waits is cancelled, what runs goes on,
+   the pool stays open. Repeated, since workers pop while we drain. */
+static void cancel_queued_spares_running_jobs(void **state)
+{
+    for (int round = 0; round < 50; round++) {
+        release_stuck = false;
+        ran = 0;
+        weft_pool_t *p = pool_of(2, 64);
+        weft_future_t *stuck[2], *queued[20];
+        for (int i = 0; i < 2; i++)
+            stuck[i] = weft_pool_submit(p, stuck_job, NULL);
+        weft_pool_stats_t st;
+        for (weft_pool_stats(p, &st); st.running < 2; weft_pool_stats(p, &st))
+            weft_test_sleep_ms(1);
+        for (int i = 0; i < 20; i++)
+            queued[i] = weft_pool_submit(p, short_job, NULL);
+        assert_int_equal(weft_pool_cancel_queued(p), 20);
+        for (int i = 0; i < 20; i++)
+            assert_int_equal(weft_future_state(queued[i]), WEFT_FUTURE_CANCELLED);
+        check_identity(p, &st);
+        assert_int_equal(st.cancelled, 20);
+        assert_int_equal(st.queued, 0);
+        weft_future_t *after = weft_pool_submit(p, short_job, NULL); /* still open */
+        release_stuck = true;
+        assert_int_equal(weft_future_wait(after, weft_test_ms(5000)), 0);
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(weft_future_wait(stuck[i], weft_test_ms(5000)), 0);
+        assert_int_equal(ran, 1);
+        assert_int_equal(weft_pool_cancel_queued(p), 0);
+        assert_int_equal(weft_pool_close(p, -1), 0);
+        check_identity(p, &st);
+        assert_int_equal(st.completed, 3);
+        weft_pool_free(p);
+        for (int i = 0; i < 20; i++)
+            weft_future_unref(queued[i]);
+        weft_future_unref(stuck[0]);
+        weft_future_unref(stuck[1]);
+        weft_future_unref(after);
+    }
+    assert_int_equal(weft_pool_cancel_queued(NULL), 0);
+}
+
 static void cancelling_a_running_job_destroys_its_result(void **state)
 {
     saw_cancel = 0;
@@ -322,6 +364,7 @@ int main(void)
         cmocka_unit_test(close_blocks_new_submit_racing_close),
         cmocka_unit_test(close_on_own_worker_refused),
         cmocka_unit_test(cancelled_queued_job_never_runs),
+        cmocka_unit_test(cancel_queued_spares_running_jobs),
         cmocka_unit_test(cancelling_a_running_job_destroys_its_result),
         cmocka_unit_test(dropping_a_future_does_not_cancel_the_job),
         cmocka_unit_test(free_without_close_settles_everything),
