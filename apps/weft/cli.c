@@ -39,9 +39,9 @@ static const struct option_def defs[] = {
     {"--plugin", K_STRING, "PATH.so  load a plugin into the app (repeatable)"},
     {"--listing", K_FLAG, "       with DIR: list directories that have no index.html"},
     {"--max-age", K_DURATION, "D      with DIR: Cache-Control max-age for files (none)"},
-    {"--admin", K_LATER, "H:P"},
+    {"--admin", K_STRING, "H:P        /healthz and /metrics on their own listener"},
     {"--drain-timeout", K_DURATION, "D  a graceful stop waits this long for requests (30s)"},
-    {"--shutdown-delay", K_LATER, "D"},
+    {"--shutdown-delay", K_DURATION, "D  on SIGTERM, serve D more with /healthz at 503 (0)"},
     {"--log-level", K_STRING, "L     error, warn, info or debug (warn)"},
     {"--user", K_STRING, "U          run as this user once listening (name or uid)"},
     {"--group", K_STRING, "G         and this group (default: the user's)"},
@@ -122,6 +122,28 @@ static bool parse_rate(const char *s, uint64_t *rate)
     return true;
 }
 
+/* --admin H:P, [V6]:P: the host (brackets dropped) and the port. */
+static int parse_admin(struct cli *cli, const char *value)
+{
+    static char host[64];
+    const char *colon = strrchr(value, ':');
+    uint64_t n;
+    char *end;
+    if (!colon || colon == value || !parse_u64(colon + 1, &n, &end) || *end || n > 65535)
+        return bad("--admin", "not HOST:PORT", value);
+    const char *h = value;
+    size_t len = (size_t)(colon - value);
+    if (h[0] == '[' && len >= 2 && h[len - 1] == ']')
+        h++, len -= 2;
+    if (len == 0 || len >= sizeof(host))
+        return bad("--admin", "not HOST:PORT", value);
+    memcpy(host, h, len);
+    host[len] = '\0';
+    cli->admin_host = host;
+    cli->admin_port = (uint16_t)n;
+    return 0;
+}
+
 /* Stores a parsed value where the flag's option lives. */
 static int apply(struct cli *cli, const char *flag, const char *value)
 {
@@ -142,6 +164,12 @@ static int apply(struct cli *cli, const char *flag, const char *value)
         if (!value[0])
             return bad(flag, "empty", value);
         *(!strcmp(flag, "--user") ? &cli->user : &cli->group) = value;
+    } else if (!strcmp(flag, "--admin")) {
+        return parse_admin(cli, value);
+    } else if (!strcmp(flag, "--shutdown-delay")) {
+        if (!parse_duration(value, &ms) || ms < 0)
+            return bad(flag, "not a duration (500ms, 2s, 1m)", value);
+        cli->shutdown_delay_ms = ms;
     } else if (!strcmp(flag, "--drain-timeout")) {
         if (!parse_duration(value, &ms) || ms <= 0)
             return bad(flag, "not a duration (500ms, 2s, 1m)", value);

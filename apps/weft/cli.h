@@ -23,6 +23,9 @@ struct cli {
     const char *access_log; /* NULL: none; "-": standard output */
     weft_log_level_t log_level;
     const char *user, *group; /* --user, --group: dropped to once listening */
+    const char *admin_host;   /* --admin H:P; NULL: no admin listener */
+    uint16_t admin_port;
+    int64_t shutdown_delay_ms; /* --shutdown-delay: /healthz 503 while serving on */
     bool help, version;
 };
 

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "access_log.h"
+#include "admin.h"
 #include "cli.h"
 #include "demo.h"
 #include "logging.h"
@@ -29,23 +30,54 @@ struct signals {
     weft_server_t *srv;
     struct access_log *log; /* reopened on SIGUSR1; may be NULL */
     weft_pool_t *pool;      /* its waiting jobs are shed at the stop */
+    struct admin *admin;    /* /healthz turns 503 at the first stop signal */
+    int64_t delay_ms;       /* --shutdown-delay: serve this long first */
     weft_event_t *watching; /* set once the handlers are installed */
     unsigned received;      /* stop signals so far */
+    bool stopping;          /* weft_server_stop was called */
     uv_signal_t sigint, sigterm, sigusr1;
+    uv_timer_t delay;
 };
 
-static void on_signal(uv_signal_t *h, int signum)
+static void stop(struct signals *s)
 {
-    struct signals *s = h->data;
-    sd_notify_send("STOPPING=1");
-    weft_log(WEFT_LOG_INFO, "%s: stopping %s", strsignal(signum),
-             s->received++ ? "at once" : "gracefully");
+    bool again = s->stopping;
+    s->stopping = true;
     weft_server_stop(s->srv); /* graceful the first time, at once the second */
+    if (again)
+        return;
     /* Jobs nobody started are answered 503 now (their requests' clients
        can retry elsewhere); running ones finish within the drain timeout. */
     size_t shed = weft_pool_cancel_queued(s->pool);
     if (shed)
         weft_log(WEFT_LOG_INFO, "%zu queued jobs answered 503", shed);
+}
+
+static void on_delay_over(uv_timer_t *t)
+{
+    weft_log(WEFT_LOG_INFO, "the shutdown delay is over: stopping gracefully");
+    stop(t->data);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct signals *s = h->data;
+    if (s->received++ == 0) {
+        sd_notify_send("STOPPING=1");
+        atomic_store(&s->admin->draining, true);
+        if (s->delay_ms > 0) { /* load balancers see /healthz fail, then we stop */
+            weft_log(WEFT_LOG_INFO, "%s: draining: serving %lld ms more", strsignal(signum),
+                     (long long)s->delay_ms);
+            uv_timer_start(&s->delay, on_delay_over, (uint64_t)s->delay_ms, 0);
+            return;
+        }
+    }
+    weft_log(WEFT_LOG_INFO, "%s: stopping %s", strsignal(signum),
+             s->received > 1 ? "at once" : "gracefully");
+    uv_timer_stop(&s->delay);
+    if (s->received > 1 && !s->stopping)
+        stop(s); /* during the delay: the graceful stop first, then at once */
+    stop(s);
 }
 
 /* logrotate moved the access log away: write to a new file of its name. */
@@ -65,6 +97,7 @@ static void close_signals(weft_loop_t *loop, void *arg)
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigusr1, NULL);
+    uv_close((uv_handle_t *)&s->delay, NULL);
     /* The stop is under way: a late signal must not kill the process by
        its default action (closing the watchers restored it). */
     signal(SIGINT, SIG_IGN);
@@ -79,6 +112,8 @@ static void watch_signals(void *arg)
     uv_signal_init(uv, &s->sigint);
     uv_signal_init(uv, &s->sigterm);
     uv_signal_init(uv, &s->sigusr1);
+    uv_timer_init(uv, &s->delay);
+    s->delay.data = s;
     s->sigint.data = s->sigterm.data = s->sigusr1.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
@@ -115,11 +150,15 @@ struct parts {
     weft_app_t *app;
     weft_server_t *srv;
     struct access_log *log;
+    struct admin admin;
+    weft_app_t *admin_app; /* --admin: /healthz and /metrics on their own port */
+    unsigned admin_index;  /* its listener's index (after the public ones) */
 };
 
 static void take_down(struct parts *p)
 {
     weft_server_free(p->srv);
+    weft_app_free(p->admin_app);
     weft_app_free(p->app);
     weft_pool_free(p->demo.pool);
     access_log_close(p->log);
@@ -147,6 +186,24 @@ static int listen_all(struct parts *p, const struct cli *cli)
         return 0;
     snprintf(where, sizeof(where), "cannot listen on %s:%u", cli->host, cli->port);
     r = weft_server_listen(p->srv, cli->host, cli->port, p->app);
+    return r < 0 ? fail(where, r) : 0;
+}
+
+/* --admin H:P: its own app on its own port (nothing of it on the public
+   one). */
+static int listen_admin(struct parts *p, const struct cli *cli)
+{
+    p->admin = (struct admin){.srv = p->srv, .pool = p->demo.pool};
+    if (!cli->admin_host)
+        return 0;
+    if (!(p->admin_app = admin_app_new(&p->admin)))
+        return fail("the admin listener", -errno);
+    char where[300];
+    snprintf(where, sizeof(where), "--admin: cannot listen on %s:%u", cli->admin_host,
+             cli->admin_port);
+    while (weft_server_port(p->srv, p->admin_index))
+        p->admin_index++;
+    int r = weft_server_listen(p->srv, cli->admin_host, cli->admin_port, p->admin_app);
     return r < 0 ? fail(where, r) : 0;
 }
 
@@ -185,7 +242,7 @@ static int build(struct parts *p, const struct cli *cli)
     p->demo.srv = p->srv;
     if (p->log && (r = access_log_attach(p->log, p->app)) < 0)
         return fail("the access log", r);
-    if ((r = listen_all(p, cli)))
+    if ((r = listen_all(p, cli)) || (r = listen_admin(p, cli)))
         return r;
     if ((cli->user || cli->group) && (r = privileges_drop(cli->user, cli->group)))
         return r; /* bound as root; nothing is served as root */
@@ -215,8 +272,12 @@ int main(int argc, char **argv)
         take_down(&p);
         return r;
     }
-    struct signals sig = {
-        .srv = p.srv, .log = p.log, .pool = p.demo.pool, .watching = weft_event_new(true, false)};
+    struct signals sig = {.srv = p.srv,
+                          .log = p.log,
+                          .pool = p.demo.pool,
+                          .admin = &p.admin,
+                          .delay_ms = cli.shutdown_delay_ms,
+                          .watching = weft_event_new(true, false)};
     if (!sig.watching ||
         (r = weft_loop_post(weft_server_loop(p.srv, 0), watch_signals, &sig)) < 0 ||
         (r = weft_event_wait(sig.watching, -1)) < 0) {
@@ -227,6 +288,11 @@ int main(int argc, char **argv)
         return fail("watching for signals", sig.watching ? r : -ENOMEM);
     }
     print_listening(p.host, weft_server_port(p.srv, 0));
+    if (p.admin_app) /* the second line: the admin listener */
+        printf("admin on http://%s%s%s:%u/\n", strchr(cli.admin_host, ':') ? "[" : "",
+               cli.admin_host, strchr(cli.admin_host, ':') ? "]" : "",
+               weft_server_port(p.srv, p.admin_index));
+    fflush(stdout);
     sd_notify_send("READY=1");
     struct sd_watchdog *wd = sd_watchdog_start(p.srv, count_loops(p.srv));
     weft_server_wait(p.srv);

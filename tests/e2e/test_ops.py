@@ -243,6 +243,85 @@ class SocketActivation(unittest.TestCase):
         self.assertNotEqual(int(m.group(1)), passed)  # its own port instead
 
 
+METRIC_LINE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)'
+                         r'(\{(?P<labels>[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*"'
+                         r'(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*")*)?\})? (?P<value>\S+)$')
+
+
+def parse_prometheus(text):
+    """A small checker of the Prometheus text format (0.0.4): every family
+    has HELP and TYPE before its samples, counters end in _total, values
+    are numbers. Returns {(name, labels): value}."""
+    types, samples = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ", 3)
+            assert kind in ("counter", "gauge", "histogram", "summary", "untyped"), line
+            assert name not in types, "two TYPE lines for " + name
+            types[name] = kind
+            continue
+        m = METRIC_LINE.match(line)
+        assert m, "not a sample line: %r" % line
+        name, labels, value = m["name"], m["labels"] or "", float(m["value"])
+        assert name in types, "a sample before its TYPE: %r" % line
+        assert name.startswith("weft_"), name
+        if types[name] == "counter":
+            assert name.endswith("_total"), name
+            assert value >= 0, line
+        samples[(name, labels)] = value
+    assert text.endswith("\n")
+    return samples
+
+
+class Admin(unittest.TestCase):
+    def setUp(self):
+        binary_or_skip()
+
+    def start(self, *args):
+        srv = WeftServer(["--admin", "127.0.0.1:0", "--threads", "2"] + list(args)).start()
+        self.addCleanup(srv.stop)
+        wait_for(lambda: "admin on " in srv.stdout(), 5, "the admin line")
+        m = re.search(r"^admin on http://127\.0\.0\.1:(\d+)/$", srv.stdout(), re.M)
+        self.assertTrue(m, srv.stdout())
+        return srv, int(m.group(1))
+
+    def test_metrics_and_healthz(self):
+        srv, admin = self.start()
+        for t in ("/plaintext", "/plaintext", "/json", "/nope", "/sleep?ms=10"):
+            get(srv.port, t)
+        status, body = get(admin, "/metrics")
+        self.assertEqual(status, 200)
+        m = parse_prometheus(body.decode())
+        self.assertGreaterEqual(m[("weft_http_responses_total", 'code="2xx"')], 4)
+        self.assertGreaterEqual(m[("weft_http_responses_total", 'code="4xx"')], 1)
+        self.assertGreaterEqual(m[("weft_http_requests_total", "")], 5)
+        self.assertGreaterEqual(m[("weft_pool_jobs_completed_total", "")], 1)
+        self.assertEqual(m[("weft_pool_jobs_queued", "")], 0)
+        for loop in ("0", "1"):
+            self.assertIn(("weft_loop_busy_seconds_total", 'loop="%s"' % loop), m)
+            self.assertIn(("weft_loop_blocked_episodes_total", 'loop="%s"' % loop), m)
+        self.assertEqual(get(admin, "/healthz"), (200, b"ok\n"))
+        self.assertEqual(get(srv.port, "/metrics")[0], 404)  # not on the public port
+        self.assertEqual(get(srv.port, "/healthz")[0], 404)
+        self.assertEqual(get(admin, "/plaintext")[0], 404)  # and the app not on the admin one
+
+    def test_shutdown_delay_fails_healthz_first(self):
+        srv, admin = self.start("--shutdown-delay", "1s")
+        srv.send_signal(signal.SIGTERM)
+        wait_for(lambda: get(admin, "/healthz")[0] == 503, 0.5, "/healthz at 503")
+        self.assertEqual(get(srv.port, "/plaintext"), (200, b"Hello, World!"))  # still serving
+        self.assertIsNone(srv.wait(0.3))
+        self.assertEqual(srv.wait(T(10)), 0)
+
+    def test_bad_admin_address(self):
+        for value in ("8081", "127.0.0.1:", "127.0.0.1:99999", ":80"):
+            status, _, err = run_weft(["--admin", value])
+            self.assertEqual(status, 2, value)
+            self.assertIn("--admin", err)
+
+
 def status_ids(pid):
     ids = {}
     with open("/proc/%d/status" % pid) as f:
