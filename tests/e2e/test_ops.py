@@ -411,6 +411,64 @@ class Draining(unittest.TestCase):
         self.assertEqual(srv.wait(T(10)), 0)
         srv.stop()
 
+    def test_h2load_sees_no_failure_across_sigterm(self):
+        h2load = shutil.which("h2load")
+        if not h2load:
+            raise RuntimeError("h2load missing (nghttp2-client): make installs it")
+        for depth in ("1", "8"):
+            srv = WeftServer(["--threads", "2"]).start()
+            timer = threading.Timer(1.0, srv.send_signal, (signal.SIGTERM,))
+            timer.start()
+            out = subprocess.run([h2load, "--h1", "-D", "3", "-c", "10", "-m", depth, "-t", "1",
+                                  "http://%s:%d/plaintext" % (HOST, srv.port)],
+                                 capture_output=True, text=True, timeout=T(30)).stdout
+            timer.join()
+            m = re.search(r"requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, "
+                          r"(\d+) failed, (\d+) errored", out)
+            self.assertTrue(m, out)
+            self.assertGreater(int(m.group(2)), 1000, out)
+            self.assertEqual((m.group(3), m.group(4)), ("0", "0"), out)
+            self.assertEqual(srv.wait(T(10)), 0)
+            srv.stop()
+
+    def test_every_logged_request_was_answered_whole(self):
+        """Clients with request ids under load during SIGTERM: whatever the
+        access log recorded, its client got completely."""
+        d = tempfile.mkdtemp(prefix="weft-ops-")
+        self.addCleanup(shutil.rmtree, d, True)
+        log = os.path.join(d, "access.log")
+        srv = WeftServer(["--threads", "2", "--access-log", log]).start()
+        answered, lock = set(), threading.Lock()
+
+        def client(k):
+            for i in range(100000):
+                rid = "%d-%d" % (k, i)
+                try:
+                    c = http.client.HTTPConnection(HOST, srv.port, timeout=T(10))
+                    c.request("GET", "/bytes/4096?id=" + rid)
+                    r = c.getresponse()
+                    body = r.read()
+                    c.close()
+                except (OSError, http.client.HTTPException):
+                    return  # the server stopped
+                if r.status == 200 and len(body) == 4096:
+                    with lock:
+                        answered.add(rid)
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        srv.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(T(30))
+        self.assertEqual(srv.wait(T(10)), 0)
+        srv.stop()
+        with open(log) as f:
+            logged = set(re.findall(r"\?id=(\d+-\d+) HTTP", f.read()))
+        self.assertGreater(len(logged), 100)
+        self.assertEqual(logged - answered, set(), "logged but not answered whole")
+
     def test_drain_timeout_bounds_the_wait(self):
         srv = WeftServer(["--pool", "2", "--drain-timeout", "300ms"]).start()
         t = threading.Thread(target=lambda: self.swallow(srv.port))
