@@ -318,15 +318,7 @@ def report(opts, configs, results, problems):
               "server_load", "client_load")}
         med[cfg[0]] = m
         fibs = [r["fib_rps"] for r in rs if r["fib_rps"] is not None]
-        notes = []
-        if m["client_load"] > CLIENT_BOUND:
-            notes.append("client-bound")
-        non2xx = sum(r["non2xx"] for r in rs)
-        if non2xx:
-            notes.append("%s non-2xx" % h.fmt_count(non2xx))
-        se = [sum(x) for x in zip(*(r["sockerr"] for r in rs))]
-        if any(se):
-            notes.append("socket errors c/r/w/t %d/%d/%d/%d" % tuple(se))
+        notes = h.run_notes(m["client_load"], rs, CLIENT_BOUND)
         if len(rs) < opts.rounds:
             notes.append("%d rounds" % len(rs))
         t.row(

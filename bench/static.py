@@ -235,15 +235,7 @@ def report(opts, names, skipped, results, failed, problems):
             m = {k: h.median([r.get(k) for r in rs]) for k in
                  ("rps", "p50", "p99", "mbps", "cpu_per_req", "server_load", "client_load")}
             med[(key, n)] = m
-            notes = []
-            if m["client_load"] > CLIENT_BOUND:
-                notes.append("client-bound")
-            non2xx = sum(r["non2xx"] for r in rs)
-            if non2xx:
-                notes.append("%s non-2xx" % h.fmt_count(non2xx))
-            se = [sum(x) for x in zip(*(r["sockerr"] for r in rs))]
-            if any(se):
-                notes.append("socket errors c/r/w/t %d/%d/%d/%d" % tuple(se))
+            notes = h.run_notes(m["client_load"], rs, CLIENT_BOUND)
             if failed[(key, n)]:
                 notes.append("%d failed runs" % failed[(key, n)])
             elif len(rs) < opts.rounds:
@@ -255,6 +247,8 @@ def report(opts, names, skipped, results, failed, problems):
                 h.fmt_time(m["p50"]), h.fmt_time(m["p99"]), "%.0f" % m["mbps"], h.fmt_time(m["cpu_per_req"]),
                 "%.0f%%" % m["server_load"], "%.0f%%" % m["client_load"], ", ".join(notes),
             )
+            non2xx = sum(r["non2xx"] for r in rs)
+            se = [sum(x) for x in zip(*(r["sockerr"] for r in rs))]
             if non2xx or any(se):
                 problems.append("%s %s: %s non-2xx responses, socket errors connect %d read %d write %d "
                                 "timeout %d" % ((h.LABEL[n], flabel, h.fmt_count(non2xx)) + tuple(se)))
@@ -316,13 +310,7 @@ def parse_args(argv):
             ap.error("--only: among weft, nginx")
     else:
         o.only = list(ALL)
-    allowed = sorted(os.sched_getaffinity(0))
-    if o.server_cpu is None:
-        o.server_cpu = allowed[0]
-    if o.client_cpu is None:
-        rest = [c for c in allowed if c != o.server_cpu]
-        o.client_cpu = rest[0] if rest else o.server_cpu
-    o.build = os.path.abspath(o.build)
+    h.pin_cpus(o)
     return o
 
 

@@ -656,6 +656,13 @@ def parse_args(argv):
             ap.error("--only: unknown %s (weft, nginx, h2o, ceiling)" % ", ".join(bad))
     else:
         o.only = list(ALL)
+    pin_cpus(o)
+    return o
+
+
+def pin_cpus(o):
+    """--server-cpu and --client-cpu default to the first two CPUs this
+    process may use; BUILD becomes absolute."""
     allowed = sorted(os.sched_getaffinity(0))
     if o.server_cpu is None:
         o.server_cpu = allowed[0]
@@ -663,7 +670,21 @@ def parse_args(argv):
         rest = [c for c in allowed if c != o.server_cpu]
         o.client_cpu = rest[0] if rest else o.server_cpu
     o.build = os.path.abspath(o.build)
-    return o
+
+
+def run_notes(client_load, rs, client_bound=90.0):
+    """The notes column for one row: client-bound, non-2xx answers, socket
+    errors, over the runs rs (each with "non2xx" and "sockerr")."""
+    notes = []
+    if client_load > client_bound:
+        notes.append("client-bound")
+    non2xx = sum(r["non2xx"] for r in rs)
+    if non2xx:
+        notes.append("%s non-2xx" % fmt_count(non2xx))
+    se = [sum(x) for x in zip(*(r["sockerr"] for r in rs))]
+    if any(se):
+        notes.append("socket errors c/r/w/t %d/%d/%d/%d" % tuple(se))
+    return notes
 
 
 def raise_nofile(want):
