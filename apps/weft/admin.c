@@ -84,6 +84,46 @@ static void server_metrics(struct text *t, weft_server_t *srv)
         (double)s.timeouts);
 }
 
+/* A label value in the text format: backslash, quote and newline escaped. */
+static void put_label(struct text *t, const char *s)
+{
+    for (; *s; s++)
+        put(t, *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : "%c", *s);
+}
+
+static void route_row(const char *method, const char *pattern, const uint64_t by_class[6],
+                      void *arg)
+{
+    struct text *t = arg;
+    for (int c = 1; c <= 5; c++) {
+        if (!by_class[c] && c != 2)
+            continue; /* 2xx always, the others once seen */
+        put(t, "weft_http_requests_by_route_total{method=\"");
+        put_label(t, method ? method : "");
+        put(t, "\",route=\"");
+        put_label(t, pattern ? pattern : "(none)");
+        put(t, "\",code=\"%dxx\"} %llu\n", c, (unsigned long long)by_class[c]);
+    }
+}
+
+static void latency_metrics(struct text *t, weft_server_t *srv)
+{
+    weft_latency_t l;
+    weft_server_latency(srv, &l);
+    family(t, "weft_http_request_duration_seconds", "histogram",
+           "From a request's head to its response handed to the socket.");
+    uint64_t below = 0;
+    for (int b = 0; b < WEFT_LATENCY_BUCKETS; b++) {
+        below += l.counts[b];
+        put(t, "weft_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", l.bounds[b],
+            (unsigned long long)below);
+    }
+    put(t, "weft_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+        (unsigned long long)l.count);
+    put(t, "weft_http_request_duration_seconds_sum %.9f\n", l.sum_seconds);
+    put(t, "weft_http_request_duration_seconds_count %llu\n", (unsigned long long)l.count);
+}
+
 static void pool_metrics(struct text *t, weft_pool_t *pool)
 {
     weft_pool_stats_t s;
@@ -136,6 +176,12 @@ static void metrics(weft_request_t *req, weft_response_t *res, void *arg)
     struct admin *a = arg;
     struct text t = {0};
     server_metrics(&t, a->srv);
+    latency_metrics(&t, a->srv);
+    if (a->app) {
+        family(&t, "weft_http_requests_by_route_total", "counter",
+               "Responses by route and status class; route \"(none)\": no route took it.");
+        weft_app_route_stats(a->app, route_row, &t);
+    }
     if (a->pool)
         pool_metrics(&t, a->pool);
     loop_metrics(&t, a->srv);

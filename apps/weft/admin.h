@@ -9,6 +9,7 @@
 struct admin {
     weft_server_t *srv;
     weft_pool_t *pool;
+    weft_app_t *app;      /* the public app: its requests by route */
     atomic_bool draining; /* /healthz answers 503 from the first stop signal */
 };
 

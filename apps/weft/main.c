@@ -193,7 +193,7 @@ static int listen_all(struct parts *p, const struct cli *cli)
    one). */
 static int listen_admin(struct parts *p, const struct cli *cli)
 {
-    p->admin = (struct admin){.srv = p->srv, .pool = p->demo.pool};
+    p->admin = (struct admin){.srv = p->srv, .pool = p->demo.pool, .app = p->app};
     if (!cli->admin_host)
         return 0;
     if (!(p->admin_app = admin_app_new(&p->admin)))

@@ -123,6 +123,16 @@ WEFT_API weft_pool_t *weft_app_pool(const weft_app_t *app);
 WEFT_API void weft_app_freeze(weft_app_t *app);
 WEFT_API bool weft_app_frozen(const weft_app_t *app);
 
+/* weft_app_route_stats - responses by status class (by_class[c] counts
+   cxx answers, c = 1..5), per route, since the app was first served: fn
+   runs once per route (method "*" for any method; pattern as registered)
+   and once more with method and pattern NULL for what no route took (404,
+   405, the fallback). Counted on each loop's own cache line, summed here.
+   Thread-safety: any thread; figures are a snapshot per route. */
+typedef void (*weft_route_stats_fn)(const char *method, const char *pattern,
+                                    const uint64_t by_class[6], void *arg);
+WEFT_API void weft_app_route_stats(const weft_app_t *app, weft_route_stats_fn fn, void *arg);
+
 /* The app serving a request (for handlers shared by several apps). */
 WEFT_API weft_app_t *weft_request_app(const weft_request_t *req);
 

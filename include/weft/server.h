@@ -126,6 +126,21 @@ typedef struct {
 
 WEFT_API void weft_server_stats(weft_server_t *srv, weft_server_stats_t *out);
 
+/* Response latency, every loop: from a request's head being complete to
+   its response being finished (handed to the socket), as a histogram with
+   fixed upper bounds in seconds (bounds[i], counts[i] for those at or
+   below it and above bounds[i-1]; counts[WEFT_LATENCY_BUCKETS] above the
+   last), their count and sum. Thread-safety: any thread. */
+#define WEFT_LATENCY_BUCKETS 14
+typedef struct {
+    double bounds[WEFT_LATENCY_BUCKETS];
+    uint64_t counts[WEFT_LATENCY_BUCKETS + 1];
+    uint64_t count;
+    double sum_seconds;
+} weft_latency_t;
+
+WEFT_API void weft_server_latency(weft_server_t *srv, weft_latency_t *out);
+
 #ifdef __cplusplus
 }
 #endif

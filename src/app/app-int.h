@@ -24,9 +24,17 @@
 
 #define WEFT__MAX_PARAMS 16
 
+/* Responses by status class on one loop: a cache line of its own, so
+   loops never write the same line. */
+struct route_counts {
+    _Alignas(64) _Atomic uint64_t by_class[6];
+};
+
 struct route {
     struct route *next;
-    char method[16]; /* "" for any method */
+    char *pattern;               /* as registered: the metrics' label */
+    struct route_counts *counts; /* one row per loop, once served */
+    char method[16];             /* "" for any method */
     size_t method_len;
     weft_handler_fn handler;
     void *arg;
@@ -67,10 +75,12 @@ struct weft_app {
     void *state;
     weft_pool_t *pool;
     bool frozen;
-    bool any_streamed;            /* a route has stream_body */
-    struct http_site site;        /* what a server's listeners dispatch to */
-    struct app_cleanup *cleanups; /* run by weft_app_free, newest first */
-    struct app_plugin *plugins;   /* plugin.c: newest first */
+    bool any_streamed;             /* a route has stream_body */
+    struct http_site site;         /* what a server's listeners dispatch to */
+    struct app_cleanup *cleanups;  /* run by weft_app_free, newest first */
+    struct route_counts *unrouted; /* 404/405 and the fallback, per loop */
+    unsigned stat_rows;            /* rows of every counts array (0: not yet) */
+    struct app_plugin *plugins;    /* plugin.c: newest first */
 };
 
 /* What an app owns for a set-up call (weft_app_static's directory). */
@@ -79,6 +89,12 @@ struct app_cleanup {
     void (*fn)(void *arg);
     void *arg;
 };
+
+/* weft__app_prepare_stats - per-loop rows of response counts for every
+   route, before serving with loops loops (a server's start, before it
+   freezes the app). Later servers with more loops share rows (index modulo
+   the rows). 0 or -ENOMEM. */
+int weft__app_prepare_stats(weft_app_t *app, unsigned loops) WEFT_INTERNAL;
 
 /* weft__app_on_free - fn(arg) when the app is freed; -ENOMEM. */
 int weft__app_on_free(weft_app_t *app, void (*fn)(void *arg), void *arg) WEFT_INTERNAL;

@@ -47,6 +47,7 @@ void weft_app_free(weft_app_t *app)
     weft__free(app->before.v);
     weft__free(app->after.v);
     weft__free(app->error.v);
+    weft__free(app->unrouted);
     weft__free(app);
 }
 
@@ -141,6 +142,66 @@ int weft_app_set_pool(weft_app_t *app, weft_pool_t *pool)
 weft_pool_t *weft_app_pool(const weft_app_t *app)
 {
     return app->pool;
+}
+
+static struct route_counts *new_rows(unsigned n)
+{
+    return weft__calloc_aligned(64, n * sizeof(struct route_counts));
+}
+
+static int prepare_node(struct rnode *n, unsigned rows)
+{
+    for (struct route *r = n->routes; r; r = r->next)
+        if (!r->counts && !(r->counts = new_rows(rows)))
+            return -ENOMEM;
+    int e = 0;
+    for (size_t i = 0; i < n->n_statics && !e; i++)
+        e = prepare_node(n->statics[i], rows);
+    if (!e && n->param)
+        e = prepare_node(n->param, rows);
+    if (!e && n->rest)
+        e = prepare_node(n->rest, rows);
+    return e;
+}
+
+int weft__app_prepare_stats(weft_app_t *app, unsigned loops)
+{
+    if (app->stat_rows)
+        return 0; /* already served: its rows stay (loops share them) */
+    unsigned rows = loops ? loops : 1;
+    if (!app->unrouted) /* kept across a failed attempt */
+        app->unrouted = new_rows(rows);
+    int r = app->unrouted ? prepare_node(&app->root, rows) : -ENOMEM;
+    if (r == 0)
+        app->stat_rows = rows;
+    return r;
+}
+
+static void walk_stats(const struct rnode *n, unsigned rows, weft_route_stats_fn fn, void *arg)
+{
+    for (const struct route *r = n->routes; r; r = r->next) {
+        uint64_t sum[6] = {0};
+        for (unsigned i = 0; r->counts && i < rows; i++)
+            for (int c = 0; c < 6; c++)
+                sum[c] += atomic_load_explicit(&r->counts[i].by_class[c], memory_order_relaxed);
+        fn(r->method[0] ? r->method : "*", r->pattern, sum, arg);
+    }
+    for (size_t i = 0; i < n->n_statics; i++)
+        walk_stats(n->statics[i], rows, fn, arg);
+    if (n->param)
+        walk_stats(n->param, rows, fn, arg);
+    if (n->rest)
+        walk_stats(n->rest, rows, fn, arg);
+}
+
+void weft_app_route_stats(const weft_app_t *app, weft_route_stats_fn fn, void *arg)
+{
+    walk_stats(&app->root, app->stat_rows, fn, arg);
+    uint64_t sum[6] = {0};
+    for (unsigned i = 0; app->unrouted && i < app->stat_rows; i++)
+        for (int c = 0; c < 6; c++)
+            sum[c] += atomic_load_explicit(&app->unrouted[i].by_class[c], memory_order_relaxed);
+    fn(NULL, NULL, sum, arg);
 }
 
 void weft_app_freeze(weft_app_t *app)
@@ -262,11 +323,24 @@ static void app_dispatch(weft_request_t *req, weft_response_t *res, void *arg)
     run_before(ar, req, res);
 }
 
+/* One response more for its route (or the unrouted row), on this loop's
+   own cache line: a relaxed add nobody else writes. */
+static void count_response(struct app_req *ar, weft_request_t *req, weft_response_t *res)
+{
+    struct route_counts *rows = ar->route ? ar->route->counts : ar->app->unrouted;
+    unsigned cls = (unsigned)weft_response_code(res) / 100;
+    if (!rows || cls > 5)
+        return; /* an app set up and frozen without a server */
+    struct route_counts *row = &rows[req->hl->index % ar->app->stat_rows];
+    atomic_fetch_add_explicit(&row->by_class[cls], 1, memory_order_relaxed);
+}
+
 static void app_done(weft_request_t *req, weft_response_t *res, void *arg)
 {
     struct app_req *ar = weft__app_req(req);
     if (!ar)
         return; /* answered before the app saw it */
+    count_response(ar, req, res);
     weft__offload_response_done(ar);
     const struct hooks *h = &ar->app->after;
     for (size_t i = 0; i < h->n; i++)

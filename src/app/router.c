@@ -147,14 +147,18 @@ static int named_child(struct rnode **slot, char **name_slot, const char *name, 
     return 0;
 }
 
-static int add_route(struct rnode *n, const char *method, weft_handler_fn handler, void *arg,
-                     const weft_route_options_t *opts)
+static int add_route(struct rnode *n, const char *method, const char *pattern,
+                     weft_handler_fn handler, void *arg, const weft_route_options_t *opts)
 {
     const char *m = strcmp(method, "*") ? method : "";
     for (struct route *r = n->routes; r; r = r->next)
         if (!strcmp(r->method, m))
             return -EEXIST;
     struct route *r = weft__calloc(1, sizeof(*r));
+    if (r && !(r->pattern = weft__strdup(pattern))) {
+        weft__free(r);
+        r = NULL;
+    }
     if (!r)
         return -ENOMEM;
     snprintf(r->method, sizeof(r->method), "%s", m);
@@ -211,7 +215,7 @@ int weft__router_add(struct rnode *root, const char *method, const char *pattern
         if (!n)
             return -ENOMEM;
     }
-    return add_route(n, method, handler, arg, opts);
+    return add_route(n, method, pattern, handler, arg, opts);
 }
 
 /* ---- matching ------------------------------------------------------------ */
@@ -328,6 +332,8 @@ void weft__router_free(struct rnode *n)
     weft__free(n->label);
     for (struct route *r = n->routes, *next; r; r = next) {
         next = r->next;
+        weft__free(r->pattern);
+        weft__free(r->counts);
         weft__free(r);
     }
 }

@@ -322,7 +322,13 @@ struct http_loop {
     /* figures (this loop's, summed by weft_server_stats) */
     _Atomic uint64_t accepted, open, requests, rejected, timeouts;
     _Atomic uint64_t by_class[6]; /* responses per status class 1xx..5xx */
+    /* latency: per weft__latency_bounds_ns bucket, the last above them all */
+    _Atomic uint64_t latency[WEFT_LATENCY_BUCKETS + 1];
+    _Atomic uint64_t latency_sum_ns;
 };
+
+/* The latency histogram's upper bounds (response.c). */
+extern const int64_t weft__latency_bounds_ns[WEFT_LATENCY_BUCKETS] WEFT_INTERNAL;
 
 /* conn.c */
 struct http_conn *weft__conn_new(struct http_loop *hl, int fd, const struct http_site *site,

@@ -36,10 +36,32 @@ static void release_exchange(struct exchange *ex)
         weft__exchange_free(ex, ex->req.hl);
 }
 
+const int64_t weft__latency_bounds_ns[WEFT_LATENCY_BUCKETS] = {
+    100000,   250000,   500000,    1000000,   2500000,    5000000,    10000000,
+    25000000, 50000000, 100000000, 250000000, 1000000000, 2500000000, 10000000000};
+
+/* The response's latency into this loop's histogram: written by this loop
+   only (relaxed adds), summed by weft_server_latency. */
+static void observe_latency(weft_response_t *res)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec - res->req->time_ns;
+    if (ns < 0)
+        ns = 0;
+    unsigned b = 0;
+    while (b < WEFT_LATENCY_BUCKETS && ns > weft__latency_bounds_ns[b])
+        b++;
+    struct http_loop *hl = res->req->hl;
+    atomic_fetch_add_explicit(&hl->latency[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->latency_sum_ns, (uint64_t)ns, memory_order_relaxed);
+}
+
 /* Marks res finished and gives the connection back. res is gone after. */
 static void finish(weft_response_t *res)
 {
     res->finished = true;
+    observe_latency(res);
     const struct http_site *site = res->req->site;
     if (site->on_done)
         site->on_done(res->req, res, site->handler_arg);

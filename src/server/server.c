@@ -495,6 +495,9 @@ int weft_server_start(weft_server_t *srv)
         return -EBUSY;
     if (!srv->listeners)
         return -EINVAL;
+    for (struct listener *l = srv->listeners; l; l = l->next)
+        if (weft__app_prepare_stats(l->app, srv->threads) < 0)
+            return -ENOMEM; /* before freezing: start may be called again */
     for (unsigned i = 0; i < srv->threads; i++) {
         srv->loops[i] = weft__calloc(1, sizeof(struct http_loop));
         if (!srv->loops[i])
@@ -603,6 +606,25 @@ void weft_server_free(weft_server_t *srv)
     }
     weft__free(srv->loops);
     weft__free(srv);
+}
+
+void weft_server_latency(weft_server_t *srv, weft_latency_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned b = 0; b < WEFT_LATENCY_BUCKETS; b++)
+        out->bounds[b] = (double)weft__latency_bounds_ns[b] / 1e9;
+    uint64_t sum_ns = 0;
+    for (unsigned i = 0; i < srv->threads; i++) {
+        struct http_loop *hl = srv->loops[i];
+        if (!hl)
+            continue;
+        for (unsigned b = 0; b <= WEFT_LATENCY_BUCKETS; b++)
+            out->counts[b] += atomic_load_explicit(&hl->latency[b], memory_order_relaxed);
+        sum_ns += atomic_load_explicit(&hl->latency_sum_ns, memory_order_relaxed);
+    }
+    for (unsigned b = 0; b <= WEFT_LATENCY_BUCKETS; b++)
+        out->count += out->counts[b];
+    out->sum_seconds = (double)sum_ns / 1e9;
 }
 
 void weft_server_stats(weft_server_t *srv, weft_server_stats_t *out)

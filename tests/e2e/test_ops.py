@@ -265,9 +265,16 @@ def parse_prometheus(text):
         m = METRIC_LINE.match(line)
         assert m, "not a sample line: %r" % line
         name, labels, value = m["name"], m["labels"] or "", float(m["value"])
-        assert name in types, "a sample before its TYPE: %r" % line
+        family = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            base = name[:-len(suffix)]
+            if name.endswith(suffix) and types.get(base) == "histogram":
+                family = base
+        assert family in types, "a sample before its TYPE: %r" % line
+        if types[family] == "histogram" and name.endswith("_bucket"):
+            assert re.search(r'le="[^"]+"', labels), line
         assert name.startswith("weft_"), name
-        if types[name] == "counter":
+        if types[family] == "counter":
             assert name.endswith("_total"), name
             assert value >= 0, line
         samples[(name, labels)] = value
@@ -302,6 +309,21 @@ class Admin(unittest.TestCase):
         for loop in ("0", "1"):
             self.assertIn(("weft_loop_busy_seconds_total", 'loop="%s"' % loop), m)
             self.assertIn(("weft_loop_blocked_episodes_total", 'loop="%s"' % loop), m)
+        plain = 'method="GET",route="/plaintext",code="2xx"'
+        self.assertGreaterEqual(m[("weft_http_requests_by_route_total", plain)], 2)
+        self.assertGreaterEqual(m[("weft_http_requests_by_route_total",
+                                   'method="GET",route="/sleep",code="2xx"')], 1)
+        self.assertGreaterEqual(m[("weft_http_requests_by_route_total",
+                                   'method="",route="(none)",code="4xx"')], 1)  # /nope
+        buckets = sorted((float(k[1].split('"')[1]), v) for k, v in m.items()
+                         if k[0] == "weft_http_request_duration_seconds_bucket"
+                         and "+Inf" not in k[1])
+        counts = [v for _, v in buckets]
+        self.assertEqual(counts, sorted(counts), "buckets must be cumulative")
+        total = m[("weft_http_request_duration_seconds_bucket", 'le="+Inf"')]
+        self.assertEqual(total, m[("weft_http_request_duration_seconds_count", "")])
+        self.assertGreaterEqual(total, 5)
+        self.assertGreater(m[("weft_http_request_duration_seconds_sum", "")], 0.009)  # the 10 ms sleep
         self.assertEqual(get(admin, "/healthz"), (200, b"ok\n"))
         self.assertEqual(get(srv.port, "/metrics")[0], 404)  # not on the public port
         self.assertEqual(get(srv.port, "/healthz")[0], 404)

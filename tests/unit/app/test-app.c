@@ -288,6 +288,47 @@ static void detached_side_effect_outlives_the_request(void **state)
     wait_for(&side_effects, 1);
 }
 
+struct route_seen {
+    uint64_t hello_2xx, job_2xx, none_4xx;
+    int calls;
+};
+
+static void see_route(const char *method, const char *pattern, const uint64_t by_class[6],
+                      void *arg)
+{
+    struct route_seen *s = arg;
+    s->calls++;
+    if (!pattern)
+        s->none_4xx += by_class[4];
+    else if (!strcmp(pattern, "/hello/:name") && !strcmp(method, "GET"))
+        s->hello_2xx += by_class[2];
+    else if (!strcmp(pattern, "/job"))
+        s->job_2xx += by_class[2];
+}
+
+static void responses_are_counted_by_route(void **state)
+{
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(get(fx.port, "/hello/a", NULL), 200);
+    assert_int_equal(get(fx.port, "/job", NULL), 200);
+    assert_int_equal(get(fx.port, "/no/such/route", NULL), 404);
+    wait_for(&after_count, 5); /* counted once each response finished */
+    struct route_seen s = {0};
+    weft_app_route_stats(fx.app, see_route, &s);
+    assert_int_equal(s.hello_2xx, 3);
+    assert_int_equal(s.job_2xx, 1);
+    assert_int_equal(s.none_4xx, 1);
+    assert_int_equal(s.calls, 8); /* 7 routes and the unrouted row */
+    weft_latency_t l;
+    weft_server_latency(fx.srv, &l);
+    assert_true(l.count >= 5);
+    uint64_t sum = 0;
+    for (int b = 0; b <= WEFT_LATENCY_BUCKETS; b++)
+        sum += l.counts[b];
+    assert_int_equal(sum, l.count);
+    assert_true(l.bounds[0] > 0 && l.bounds[WEFT_LATENCY_BUCKETS - 1] >= 1.0);
+}
+
 static void frozen_apps_refuse_changes(void **state)
 {
     assert_true(weft_app_frozen(fx.app));
@@ -377,6 +418,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(client_gone_cancels_the_job, setup, teardown),
         cmocka_unit_test_setup_teardown(detached_side_effect_outlives_the_request, setup, teardown),
         cmocka_unit_test_setup_teardown(frozen_apps_refuse_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(responses_are_counted_by_route, setup, teardown),
         cmocka_unit_test(one_app_on_four_loops_and_ports),
         cmocka_unit_test(two_apps_on_two_ports_share_nothing),
     };
