@@ -84,7 +84,9 @@ static void counted_free(void *p)
    pool destroys if nobody can take it any more. */
 static void slow_job(weft_job_t *job, void *arg)
 {
-    for (int i = 0; i < 300 && !weft_job_cancelled(job); i++)
+    /* Long enough (scaled for sanitizers) that the test's cancel always
+       comes first, however loaded the machine. */
+    for (int64_t i = 0; i < weft_test_ms(3000) / 10 && !weft_job_cancelled(job); i++)
         weft_test_sleep_ms(10);
     if (weft_job_cancelled(job))
         job_saw_cancel++;
