@@ -9,7 +9,7 @@
 set -eu
 
 pkgs_build="cmake make gcc g++ pkg-config libuv1-dev node-llhttp"
-pkgs_test="libcmocka-dev curl python3 clang-format nghttp2-client slowhttptest wrk"
+pkgs_test="libcmocka-dev curl python3 clang-format nghttp2-client slowhttptest wrk haproxy chromium"
 pkgs_sanitize="libasan8 libubsan1 libtsan2"
 pkgs_bench="libglib2.0-dev valgrind python3 nginx-light h2o wrk gnuplot-nox"
 pkgs_fuzz="clang libclang-rt-14-dev"
