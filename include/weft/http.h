@@ -130,9 +130,27 @@ WEFT_API void weft_request_pause_body(weft_request_t *req, bool paused);
 /* Whether the connection stays open after this exchange (keep-alive). */
 WEFT_API bool weft_request_keep_alive(const weft_request_t *req);
 
-/* The client's address (the TCP peer; see the proxy options for the
-   client behind a proxy). */
+/* The TCP peer: the address the connection came from (behind a proxy,
+   the proxy's; see weft_request_client). */
 WEFT_API const struct sockaddr *weft_request_peer(const weft_request_t *req);
+
+/*
+ * weft_request_client - the client's address, behind proxies: what access
+ * logs and rate limits should use. The rule (docs/deployment.md):
+ *   1. the nearest hop is the source address of the PROXY protocol header
+ *      on a listener configured for it (weft_server_listener_set_proxy_
+ *      protocol; for "PROXY UNKNOWN", the TCP peer), else the TCP peer;
+ *   2. while that hop is a trusted proxy (weft_server_trust_proxies), the
+ *      next hop is the next X-Forwarded-For entry from the right (the last
+ *      header's last entry first); an entry that is not a bare IPv4 or
+ *      IPv6 address stops the walk;
+ *   3. the client is where the walk stopped: the right-most untrusted hop
+ *      (or the left-most entry when every hop was trusted).
+ * Without trusted proxies X-Forwarded-For is never read. An address taken
+ * from X-Forwarded-For has port 0. Borrowed: valid as long as req (an
+ * AF_INET or AF_INET6 address, or the peer's family for a socketpair).
+ */
+WEFT_API const struct sockaddr *weft_request_client(const weft_request_t *req);
 
 /* The loop that owns the connection. */
 WEFT_API weft_loop_t *weft_request_loop(const weft_request_t *req);

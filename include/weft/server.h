@@ -141,6 +141,47 @@ typedef struct {
 
 WEFT_API void weft_server_latency(weft_server_t *srv, weft_latency_t *out);
 
+/* ---- behind proxies (docs/deployment.md) -------------------------------- */
+
+/*
+ * weft_server_trust_proxies - add address ranges whose X-Forwarded-For
+ * headers are believed (see weft_request_client for the rule): cidrs is a
+ * comma-separated list of IPv4 or IPv6 addresses, each optionally with a
+ * prefix length ("10.0.0.0/8, 127.0.0.1, ::1/128"; spaces around commas
+ * are allowed; bits past the prefix are ignored). Each call adds to the
+ * set; it applies to every listener of the server. cidrs is copied.
+ * Returns 0, -EINVAL (NULL or empty, an empty entry, an entry that is not
+ * a numeric address, a prefix length out of range: nothing is added, so
+ * callers can pass entries one at a time to name the bad one), -ENOMEM
+ * (nothing added), -EBUSY (the server has started).
+ * Thread-safety: like weft_server_listen (before start, one thread).
+ */
+WEFT_API int weft_server_trust_proxies(weft_server_t *srv, const char *cidrs);
+
+/*
+ * weft_server_listener_set_proxy_protocol - whether every connection of
+ * listener i (in listen order, as weft_server_port counts them) starts
+ * with a PROXY protocol v1 header (HAProxy's `send-proxy`): then its
+ * source address is the client's (weft_request_client), and a connection
+ * whose first bytes are not a valid header is closed without an answer.
+ * Never guessed: on other listeners a "PROXY ..." line is a bad request
+ * (400). Only enable it on a listener that nothing but the proxy can
+ * reach: the header is believed from whoever connects. Returns 0,
+ * -ENOENT (no listener i), -EBUSY (the server has started).
+ * Thread-safety: like weft_server_listen (before start, one thread).
+ */
+WEFT_API int weft_server_listener_set_proxy_protocol(weft_server_t *srv, unsigned i, bool on);
+
+/* PROXY protocol figures, every loop: headers taken, and connections
+   closed because their header was malformed, cut short or missing (the
+   first of an episode is logged as a warning). Thread-safety: any
+   thread. */
+typedef struct {
+    uint64_t headers, rejected;
+} weft_proxy_stats_t;
+
+WEFT_API void weft_server_proxy_stats(weft_server_t *srv, weft_proxy_stats_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -29,7 +29,11 @@ weft_app_t *weft_app_new(void)
     struct weft_app *app = weft__calloc(1, sizeof(*app));
     if (!app)
         return NULL;
-    app->site = (struct http_site){app_dispatch, app, app_done, app_gone, app_streams};
+    app->site = (struct http_site){.handler = app_dispatch,
+                                   .handler_arg = app,
+                                   .on_done = app_done,
+                                   .on_gone = app_gone,
+                                   .streams = app_streams};
     return app;
 }
 

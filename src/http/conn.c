@@ -65,6 +65,8 @@ struct http_conn *weft__conn_new(struct http_loop *hl, int fd, const struct http
     c->tp = &weft__tcp_transport;
     c->fd = fd;
     memcpy(&c->peer, peer, peer_len < sizeof(c->peer) ? peer_len : sizeof(c->peer));
+    if (site->proxy_protocol)
+        c->flags |= CF_PROXY_WAIT; /* proxy.c: the header before any HTTP */
     c->next = hl->conns.next;
     c->prev = &hl->conns;
     hl->conns.next->prev = c;
@@ -249,6 +251,18 @@ static void send_continue(struct http_conn *c)
     }
 }
 
+/* The status for llhttp's error: a PROXY protocol line on a listener not
+   configured for it is a bad request (400), not an unknown method (501);
+   it is never taken for a header there. */
+static int status_for(const struct http_conn *c, llhttp_errno_t err)
+{
+    const struct inbuf *in = c->in;
+    if (err == HPE_INVALID_METHOD &&
+        weft__proxy_v1_prefix(in->data + in->start, in->end - in->start))
+        return 400;
+    return weft__http_status_for(err);
+}
+
 /* Gives llhttp the next bytes: never head bytes past max_header_size, so
    every limit and every error is found in byte order. Returns llhttp's
    verdict and sets *pos to where it stopped. */
@@ -306,7 +320,7 @@ static void process(struct http_conn *c)
             continue;
         }
         if (err != HPE_PAUSED || !(in->message_done || in->streaming)) {
-            reject(c, in->reject ? in->reject : weft__http_status_for(err));
+            reject(c, in->reject ? in->reject : status_for(c, err));
             return;
         }
         llhttp_resume(&in->parser);
@@ -432,6 +446,11 @@ void weft__conn_timeout(struct http_conn *c, enum timer_list list)
         return;
     }
     atomic_fetch_add_explicit(&hl->timeouts, 1, memory_order_relaxed);
+    if (c->flags & CF_PROXY_WAIT) {
+        weft__proxy_timed_out(c); /* no HTTP answer before the proxy's header */
+        weft__conn_close(c);
+        return;
+    }
     bool started = (c->flags & CF_STARTED) || (c->in && c->in->end > c->in->start);
     if ((list == TL_HEAD && started) || list == TL_BODY) {
         /* A request was under way: tell the client why (RFC 9110 15.5.9). */
@@ -562,6 +581,8 @@ static void on_readable(struct http_conn *c)
     }
     in->end += (size_t)n;
     c->hl->read_ns = weft__now_ns(); /* a request's time: once per read, not per request */
+    if ((c->flags & CF_PROXY_WAIT) && !weft__conn_take_proxy(c))
+        return; /* more of the header to come, or closed */
     advance(c);
 }
 

@@ -11,6 +11,9 @@
  *   date.c       the Date header, formatted once per second per loop
  *   status.c     reason phrases and the engine's error -> status table
  *   transport.c  the plain TCP transport (the seam for TLS later)
+ *   proxy.c      the PROXY protocol v1 header, before HTTP (proxy-int.h)
+ *   client.c     the client's address behind proxies (proxy-int.h)
+ *   addr.c       IP addresses and CIDR sets (proxy-int.h)
  *
  * I/O model (docs/architecture.md): every connection is a uv_poll_t on a
  * non-blocking socket we read and writev ourselves, as h2o does, rather
@@ -39,6 +42,7 @@
 #include <sys/uio.h>
 
 #include "error/base.h"
+#include "http/proxy-int.h"
 #include "weft/app.h"
 #include "weft/http.h"
 #include "weft/server.h"
@@ -173,11 +177,9 @@ struct weft_request {
     weft_body_fn body_fn;
     void *body_arg;
     struct arena_chunk *arena;
-    union {
-        struct sockaddr sa;
-        struct sockaddr_in in4;
-        struct sockaddr_in6 in6;
-    } peer;
+    union weft__addr peer;
+    union weft__addr client; /* weft_request_client, when has_client */
+    bool has_client;
 };
 
 struct weft_response {
@@ -240,6 +242,8 @@ enum conn_flags {
     CF_STARTED = 1u << 7,     /* bytes of a request arrived */
     CF_IN_DRAIN = 1u << 8,    /* inside a streaming handler's drain callback */
     CF_SERVED = 1u << 9,      /* at least one request dispatched */
+    CF_PROXY_WAIT = 1u << 10, /* a PROXY protocol header must come first */
+    CF_PROXIED = 1u << 11,    /* proxied holds the PROXY header's source */
 };
 
 /* What a connection serves: the handler its listener was given (the
@@ -256,6 +260,11 @@ struct http_site {
        '?') is dispatched at its head, its body streamed; if so, *max_body
        may raise or lower its body limit (it starts at max_body_size). */
     bool (*streams)(weft_slice_t method, weft_slice_t path, uint64_t *max_body, void *arg);
+    /* Behind proxies (set by the server per listener, before it starts):
+       a PROXY protocol header comes first on every connection; whose
+       X-Forwarded-For is believed (NULL: nobody's). */
+    bool proxy_protocol;
+    const struct weft__cidrs *trusted;
 };
 
 struct http_conn {
@@ -275,11 +284,8 @@ struct http_conn {
     uint32_t linger_bytes;   /* discarded while lingering */
     uint16_t flags;          /* enum conn_flags */
     int fd;
-    union {
-        struct sockaddr sa;
-        struct sockaddr_in in4;
-        struct sockaddr_in6 in6;
-    } peer;
+    union weft__addr peer;
+    union weft__addr proxied; /* the PROXY header's source (CF_PROXIED) */
 };
 
 /* ---- the loop's HTTP state ---------------------------------------------- */
@@ -325,6 +331,9 @@ struct http_loop {
     /* latency: per weft__latency_bounds_ns bucket, the last above them all */
     _Atomic uint64_t latency[WEFT_LATENCY_BUCKETS + 1];
     _Atomic uint64_t latency_sum_ns;
+    /* PROXY protocol headers taken, connections closed for a bad one */
+    _Atomic uint64_t proxy_headers, proxy_rejected;
+    weft_log_episode_t proxy_log;
 };
 
 /* The latency histogram's upper bounds (response.c). */

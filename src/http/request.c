@@ -76,7 +76,7 @@ struct exchange *weft__exchange_new(struct http_conn *c)
     r->site = c->site;
     r->time_ns = hl->read_ns; /* when the bytes that completed it were read */
     r->in = in;
-    memcpy(&r->peer, &c->peer, sizeof(r->peer));
+    r->peer = c->peer;
     in->refs++;
     r->method = in->method;
     r->url = in->url;
@@ -93,6 +93,7 @@ struct exchange *weft__exchange_new(struct http_conn *c)
     r->head_only = llhttp_get_method(&in->parser) == HTTP_HEAD;
     r->streamed = in->streaming;
     split_target(r);
+    weft__request_resolve_client(r, c); /* client.c: behind proxies */
     ex->res.req = r;
     ex->res.status = 200;
     ex->res.headers_tail = &ex->res.headers;

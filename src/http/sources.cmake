@@ -21,11 +21,14 @@ target_include_directories(weft_objects SYSTEM PRIVATE ${WEFT_LLHTTP_INCLUDE})
 target_compile_definitions(weft_objects PRIVATE LLHTTP_STRICT_MODE=1)
 
 target_sources(weft_objects PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/addr.c
   ${CMAKE_CURRENT_LIST_DIR}/body.c
+  ${CMAKE_CURRENT_LIST_DIR}/client.c
   ${CMAKE_CURRENT_LIST_DIR}/conn.c
   ${CMAKE_CURRENT_LIST_DIR}/date.c
   ${CMAKE_CURRENT_LIST_DIR}/output.c
   ${CMAKE_CURRENT_LIST_DIR}/parser.c
+  ${CMAKE_CURRENT_LIST_DIR}/proxy.c
   ${CMAKE_CURRENT_LIST_DIR}/request.c
   ${CMAKE_CURRENT_LIST_DIR}/response.c
   ${CMAKE_CURRENT_LIST_DIR}/status.c

@@ -40,6 +40,7 @@ struct weft_server {
     _Atomic bool stop_requested;
     int64_t drain_timeout_ms;
     weft_log_episode_t accept_log;
+    struct weft__cidrs *trusted; /* weft_server_trust_proxies (proxy.c) */
 };
 
 /* Serves a connected socket (a socketpair end, non-blocking) on loop

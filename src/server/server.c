@@ -212,6 +212,7 @@ static void listener_add(struct weft_server *srv, struct listener *l, weft_app_t
 {
     l->app = app;
     l->site = *weft__app_site(app);
+    l->site.trusted = srv->trusted; /* proxy.c keeps every listener's up to date */
     l->next = NULL;
     struct listener **tail = &srv->listeners;
     while (*tail)
@@ -605,6 +606,7 @@ void weft_server_free(weft_server_t *srv)
         weft__free(l);
     }
     weft__free(srv->loops);
+    weft__cidrs_free(srv->trusted);
     weft__free(srv);
 }
 
