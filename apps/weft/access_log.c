@@ -7,7 +7,9 @@
  * from every loop stay whole and in order of completion, with no lock; the
  * file is reopened in place (dup2) so a reopen never races a write. A
  * write to the page cache is short, and the log is off unless asked for.
- * Quotes, backslashes and control bytes in logged fields are escaped.
+ * Quotes, backslashes and control bytes in logged fields are escaped. The
+ * host is the client's address (weft_request_client: behind a proxy, from
+ * the PROXY header or a trusted X-Forwarded-For), not the proxy's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -115,7 +117,7 @@ static void log_request(weft_request_t *req, weft_response_t *res, void *arg)
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     struct access_log *log = arg;
     char line[4096], host[64];
-    peer_text(weft_request_peer(req), host, sizeof(host));
+    peer_text(weft_request_client(req), host, sizeof(host)); /* behind proxies: the client */
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "admin.h"
+#include "status.h"
 
 /* A growing text body; its failure sticks. */
 struct text {
@@ -213,6 +214,8 @@ weft_app_t *admin_app_new(struct admin *a)
     int r = weft_app_route(app, "GET", "/healthz", healthz, a);
     if (r == 0)
         r = weft_app_route(app, "GET", "/metrics", metrics, a);
+    if (r == 0)
+        r = status_routes(app, a); /* /status, /status.json */
     if (r < 0) {
         weft_app_free(app);
         errno = -r;

@@ -46,8 +46,8 @@ static const struct option_def defs[] = {
     {"--user", K_STRING, "U          run as this user once listening (name or uid)"},
     {"--group", K_STRING, "G         and this group (default: the user's)"},
     {"--workers", K_LATER, "M"},
-    {"--trust-proxy", K_LATER, "CIDR[,CIDR]"},
-    {"--proxy-protocol", K_LATER, ""},
+    {"--trust-proxy", K_STRING, "CIDR[,CIDR]  believe X-Forwarded-For from these (repeatable)"},
+    {"--proxy-protocol", K_FLAG, "  the public port expects a PROXY protocol v1 header first"},
     {"--help", K_FLAG, "         this text"},
     {"--version", K_FLAG, "      the version"},
 };
@@ -182,6 +182,10 @@ static int apply(struct cli *cli, const char *flag, const char *value)
         if (!parse_duration(value, &ms) || ms < 0 || ms / 1000 > UINT32_MAX)
             return bad(flag, "not a duration (500ms, 2s, 1m)", value);
         cli->max_age_s = (uint32_t)(ms / 1000);
+    } else if (!strcmp(flag, "--trust-proxy")) {
+        if (cli->n_trust_proxy == WEFT_CLI_MAX_PLUGINS)
+            return bad(flag, "given too many times", value);
+        cli->trust_proxy[cli->n_trust_proxy++] = value; /* checked by behind_proxy.c */
     } else if (!strcmp(flag, "--access-log")) {
         cli->access_log = value;
     } else if (!strcmp(flag, "--queue")) {
@@ -257,9 +261,10 @@ int weft_cli_parse(int argc, char **argv, struct cli *cli)
             return 2;
         }
         if (d->kind == K_FLAG) {
-            *(!strcmp(d->name, "--help")      ? &cli->help
-              : !strcmp(d->name, "--listing") ? &cli->listing
-                                              : &cli->version) = true;
+            *(!strcmp(d->name, "--help")             ? &cli->help
+              : !strcmp(d->name, "--listing")        ? &cli->listing
+              : !strcmp(d->name, "--proxy-protocol") ? &cli->proxy_protocol
+                                                     : &cli->version) = true;
             continue;
         }
         if (!value) {

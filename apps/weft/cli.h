@@ -27,6 +27,9 @@ struct cli {
     uint16_t admin_port;
     int64_t shutdown_delay_ms; /* --shutdown-delay: /healthz 503 while serving on */
     bool help, version;
+    const char *trust_proxy[WEFT_CLI_MAX_PLUGINS]; /* --trust-proxy lists, in order */
+    unsigned n_trust_proxy;
+    bool proxy_protocol; /* --proxy-protocol: on the public listeners */
 };
 
 /* Parses argv into *cli. Returns 0, or 2 after printing one line on stderr

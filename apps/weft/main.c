@@ -19,6 +19,7 @@
 
 #include "access_log.h"
 #include "admin.h"
+#include "behind_proxy.h"
 #include "cli.h"
 #include "demo.h"
 #include "logging.h"
@@ -242,7 +243,8 @@ static int build(struct parts *p, const struct cli *cli)
     p->demo.srv = p->srv;
     if (p->log && (r = access_log_attach(p->log, p->app)) < 0)
         return fail("the access log", r);
-    if ((r = listen_all(p, cli)) || (r = listen_admin(p, cli)))
+    if ((r = listen_all(p, cli)) || (r = behind_proxy_apply(p->srv, cli)) ||
+        (r = listen_admin(p, cli)))
         return r;
     if ((cli->user || cli->group) && (r = privileges_drop(cli->user, cli->group)))
         return r; /* bound as root; nothing is served as root */
