@@ -7,8 +7,9 @@
  *              pool's and every loop's figures, read from the counters
  *              they keep anyway (weft_server_stats, weft_pool_stats,
  *              weft_loop_stats), so serving requests pays nothing for it.
+ *   /status, /status.json   the live status page (status.c).
  * Names follow Prometheus conventions: weft_ prefix, _total counters,
- * _seconds units.
+ * _seconds units. docs/operations.md lists every metric.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -172,6 +173,19 @@ static void loop_metrics(struct text *t, weft_server_t *srv)
     }
 }
 
+/* Behind a proxy (--proxy-protocol): headers taken and connections
+   refused for a bad or missing one. */
+static void proxy_metrics(struct text *t, weft_server_t *srv)
+{
+    weft_proxy_stats_t s;
+    weft_server_proxy_stats(srv, &s);
+    one(t, "weft_proxy_protocol_headers_total", "counter", "PROXY protocol headers taken.",
+        (double)s.headers);
+    one(t, "weft_proxy_protocol_rejected_total", "counter",
+        "Connections closed for a malformed, cut short or missing PROXY protocol header.",
+        (double)s.rejected);
+}
+
 static void metrics(weft_request_t *req, weft_response_t *res, void *arg)
 {
     struct admin *a = arg;
@@ -186,6 +200,7 @@ static void metrics(weft_request_t *req, weft_response_t *res, void *arg)
     if (a->pool)
         pool_metrics(&t, a->pool);
     loop_metrics(&t, a->srv);
+    proxy_metrics(&t, a->srv);
     if (t.failed) {
         free(t.p);
         weft_response_send_error(res, 503, "out of memory");

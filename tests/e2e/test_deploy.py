@@ -134,6 +134,9 @@ class ProxyProtocol(Base):
         self.assertIn(how, ("closed", "reset"))
         s = json.loads(get(admin, "/status.json")[1])
         self.assertEqual(s["proxy"]["rejected"], 1)
+        metrics = get(admin, "/metrics")[1].decode()
+        self.assertIn("\nweft_proxy_protocol_rejected_total 1\n", metrics)
+        self.assertIn("\nweft_proxy_protocol_headers_total 0\n", metrics)
         wait_for(lambda: "PROXY" in srv.stderr(), 5, "the warning")
 
     def test_without_the_flag_a_proxy_line_is_a_bad_request(self):
