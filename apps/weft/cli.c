@@ -39,7 +39,7 @@ static const struct option_def defs[] = {
     {"--plugin", K_STRING, "PATH.so  load a plugin into the app (repeatable)"},
     {"--listing", K_FLAG, "       with DIR: list directories that have no index.html"},
     {"--max-age", K_DURATION, "D      with DIR: Cache-Control max-age for files (none)"},
-    {"--admin", K_STRING, "H:P        /healthz and /metrics on their own listener"},
+    {"--admin", K_STRING, "H:P        /healthz, /metrics, /status on their own listener"},
     {"--drain-timeout", K_DURATION, "D  a graceful stop waits this long for requests (30s)"},
     {"--shutdown-delay", K_DURATION, "D  on SIGTERM, serve D more with /healthz at 503 (0)"},
     {"--log-level", K_STRING, "L     error, warn, info or debug (warn)"},
