@@ -4,9 +4,13 @@
 
 #include "cli.h"
 
-/* Applies the flags to srv, whose public listeners (and only those) are
-   listening: the trusted proxies, and the PROXY protocol on every public
-   listener. 0, or 2 after one line on stderr naming a bad CIDR. */
-int behind_proxy_apply(weft_server_t *srv, const struct cli *cli);
+/* Checks a --trust-proxy list: 0, or 2 after one line on stderr naming
+   the bad entry. */
+int behind_proxy_check(const char *list);
+
+/* Applies the flags to srv: the trusted proxies, and the PROXY protocol
+   on its first n_public listeners (the public ones; not the admin one).
+   0, or 2 after one line on stderr. */
+int behind_proxy_apply(weft_server_t *srv, const struct cli *cli, unsigned n_public);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "behind_proxy.h"
 #include "cli.h"
 #include "logging.h"
 
@@ -185,7 +186,9 @@ static int apply(struct cli *cli, const char *flag, const char *value)
     } else if (!strcmp(flag, "--trust-proxy")) {
         if (cli->n_trust_proxy == WEFT_CLI_MAX_PLUGINS)
             return bad(flag, "given too many times", value);
-        cli->trust_proxy[cli->n_trust_proxy++] = value; /* checked by behind_proxy.c */
+        if (behind_proxy_check(value))
+            return 2; /* the bad entry named */
+        cli->trust_proxy[cli->n_trust_proxy++] = value;
     } else if (!strcmp(flag, "--access-log")) {
         cli->access_log = value;
     } else if (!strcmp(flag, "--queue")) {

@@ -165,6 +165,14 @@ static void take_down(struct parts *p)
     access_log_close(p->log);
 }
 
+static unsigned count_listeners(const weft_server_t *srv)
+{
+    unsigned n = 0;
+    while (weft_server_port(srv, n))
+        n++;
+    return n;
+}
+
 /* Sockets passed by systemd (socket activation) if any, else host:port. */
 static int listen_all(struct parts *p, const struct cli *cli)
 {
@@ -243,7 +251,8 @@ static int build(struct parts *p, const struct cli *cli)
     p->demo.srv = p->srv;
     if (p->log && (r = access_log_attach(p->log, p->app)) < 0)
         return fail("the access log", r);
-    if ((r = listen_all(p, cli)) || (r = behind_proxy_apply(p->srv, cli)) ||
+    if ((r = listen_all(p, cli)) ||
+        (r = behind_proxy_apply(p->srv, cli, count_listeners(p->srv))) ||
         (r = listen_admin(p, cli)))
         return r;
     if ((cli->user || cli->group) && (r = privileges_drop(cli->user, cli->group)))
