@@ -43,8 +43,8 @@ typedef struct {
                                 environment (a copy of ours): "NAME=value"
                                 sets, "NAME" alone removes; may be NULL */
     const int *fds;          /* fds[i] becomes descriptor 3 + i in the
-                                child; every other descriptor of ours that
-                                is close-on-exec stays out; may be NULL */
+                                child; descriptors 0-2 are inherited,
+                                every other one is closed; may be NULL */
     unsigned n_fds;
     bool new_group; /* the child leads a new process group (a
                        terminal's ^C then reaches only us) */

@@ -137,6 +137,8 @@ static int spawn_with(const weft_spawn_options_t *o, const int *lifted, char **e
     }
     for (unsigned i = 0; !r && i < o->n_fds; i++)
         r = -posix_spawn_file_actions_adddup2(&fa, lifted[i], 3 + (int)i);
+    if (!r) /* nothing else leaks in, close-on-exec or not */
+        r = -posix_spawn_file_actions_addclosefrom_np(&fa, 3 + (int)o->n_fds);
     if (!r)
         r = set_attributes(&attr, o->new_group);
     if (!r)
