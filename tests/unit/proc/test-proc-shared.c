@@ -62,6 +62,7 @@ static void segment_shared_with_a_child(void **state)
     assert_null(weft_shm_map(0, &got)); /* stdin is not a segment */
 }
 
+static char notes_area[4096]; /* attached for good: this process's notes */
 static _Atomic int noted, release;
 
 static void *noting_thread(void *arg)
@@ -75,7 +76,7 @@ static void *noting_thread(void *arg)
 
 static void notes_from_threads(void **state)
 {
-    static char area[4096]; /* stays attached: this process's notes area */
+    char *area = notes_area;
     size_t size = weft_proc_notes_size(3);
     char buf[512];
     assert_int_equal(weft_proc_notes_attach(area, size), -EINVAL); /* not laid out */
@@ -118,6 +119,36 @@ static void notes_from_threads(void **state)
     pthread_join(t[1], NULL);
 }
 
+/* A pool job submitted with a note is noted while it runs (the crash
+   report names it), and no longer once it returned. */
+static void noted_job(weft_job_t *job, void *arg)
+{
+    noted = 1;
+    while (!atomic_load(&release))
+        usleep(1000);
+}
+
+static void a_job_is_noted_while_it_runs(void **state)
+{
+    size_t size = weft_proc_notes_size(3);
+    char buf[256];
+    weft_pool_options_t po = {.threads = 1};
+    weft_pool_t *pool = weft_pool_new(&po);
+    noted = release = 0;
+    weft_job_options_t jo = {.note = "GET /fib/:n"};
+    weft_future_t *f;
+    assert_int_equal(weft_pool_submit_ex(pool, noted_job, NULL, &jo, &f), 0);
+    while (!noted)
+        usleep(1000);
+    assert_int_equal(weft_proc_notes_read(notes_area, size, buf, sizeof(buf)), 1);
+    assert_string_equal(buf, "GET /fib/:n");
+    release = 1;
+    assert_int_equal(weft_future_wait(f, weft_test_ms(5000)), 0);
+    weft_future_unref(f);
+    weft_pool_free(pool);
+    assert_int_equal(weft_proc_notes_read(notes_area, size, buf, sizeof(buf)), 0);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "--child"))
@@ -125,6 +156,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(segment_shared_with_a_child),
         cmocka_unit_test(notes_from_threads),
+        cmocka_unit_test(a_job_is_noted_while_it_runs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
