@@ -82,6 +82,7 @@ struct master {
     unsigned roll_seat;
     struct child *roll_new;
     uv_timer_t roll_timer;
+    uv_timer_t watchdog; /* WATCHDOG=1 while the master's loop turns */
     uv_signal_t sigint, sigterm, sighup, sigusr1;
     unsigned stop_signals;
     bool closed; /* our own handles are closing: uv_run returns once children's have */
@@ -223,6 +224,7 @@ static void close_master_handles(struct master *m)
     uv_close((uv_handle_t *)&m->sighup, NULL);
     uv_close((uv_handle_t *)&m->sigusr1, NULL);
     uv_close((uv_handle_t *)&m->roll_timer, NULL);
+    uv_close((uv_handle_t *)&m->watchdog, NULL);
     for (unsigned i = 0; i < m->n_seats; i++)
         uv_close((uv_handle_t *)&m->seats[i].restart, NULL);
 }
@@ -244,11 +246,21 @@ static void stop_all(struct master *m, bool at_once)
         close_master_handles(m);
 }
 
+/* Under systemd's watchdog the master pings for the service: it is what
+   systemd sees, and its workers are what it keeps alive. */
+static void ping_watchdog(uv_timer_t *t)
+{
+    sd_notify_send("WATCHDOG=1");
+}
+
 static void started(struct master *m)
 {
     m->state = SERVING;
     print_listening(m);
     sd_notify_send("READY=1");
+    int64_t half_ms = sd_watchdog_half_ns() / 1000000;
+    if (half_ms > 0)
+        uv_timer_start(&m->watchdog, ping_watchdog, 0, (uint64_t)half_ms);
     weft_log(WEFT_LOG_INFO, "%u workers serving", m->n_seats);
 }
 
@@ -553,6 +565,7 @@ static int set_up(struct master *m, int argc, char **argv)
         return fail("starting", r);
     watch_signals(m);
     uv_timer_init(&m->loop, &m->roll_timer);
+    uv_timer_init(&m->loop, &m->watchdog);
     m->roll_timer.data = m;
     for (unsigned i = 0; i < m->n_seats; i++) {
         struct seat *s = &m->seats[i];

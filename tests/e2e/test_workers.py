@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -233,19 +234,28 @@ class Workers(unittest.TestCase):
         shm_before = set(os.listdir("/dev/shm"))
         srv = self.start()
         workers = children(srv.pid)
+        segment = self.segment_of(srv.pid)  # "device inode" of this master's memfd
+        self.assertTrue(segment)
         os.kill(srv.pid, signal.SIGKILL)
         srv.wait(T(5))
         for pid in workers:
             wait_for(lambda: gone(pid), 5, "worker %d's exit" % pid)
         self.assertEqual(set(os.listdir("/dev/shm")), shm_before)
-        # No process maps the segment any more.
+        # No process maps the segment any more: it is gone with them.
         for p in os.listdir("/proc"):
             if p.isdigit():
-                try:
-                    with open("/proc/%s/maps" % p) as f:
-                        self.assertNotIn("memfd:weft-workers", f.read())
-                except OSError:
-                    pass
+                self.assertNotEqual(self.segment_of(int(p)), segment, "pid %s maps it" % p)
+
+    @staticmethod
+    def segment_of(pid):
+        try:
+            with open("/proc/%d/maps" % pid) as f:
+                for line in f:
+                    if "memfd:weft-workers" in line:
+                        return " ".join(line.split()[3:5])
+        except OSError:
+            pass
+        return None
 
     def test_a_worker_that_cannot_start_stops_the_master(self):
         srv = WeftServer(["--workers", "2", "--plugin", "/nonexistent/plugin.so"])
@@ -254,6 +264,29 @@ class Workers(unittest.TestCase):
         self.assertEqual(srv.wait(T(10)), 2)
         self.assertIn("/nonexistent/plugin.so", srv.stderr())
         self.assertIn("before it was ready", srv.stderr())
+
+    def test_systemd_hears_the_master_only(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        name = "weft-test-notify-%d-%d" % (os.getpid(), time.monotonic_ns())
+        sock.bind("\0" + name)
+        srv = WeftServer(["--workers", "2", "--threads", "1"],
+                         env={"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "200000"}).start()
+        self.addCleanup(srv.stop)
+        got, deadline = [], time.monotonic() + T(2)
+        while time.monotonic() < deadline:
+            sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                got.append(sock.recv(4096).decode())
+            except socket.timeout:
+                break
+        self.assertEqual(got.count("READY=1"), 1, got)  # the master's: workers have no socket
+        self.assertGreaterEqual(got.count("WATCHDOG=1"), 4, got)
+        srv.send_signal(signal.SIGTERM)
+        self.assertEqual(srv.wait(T(10)), 0)
+        sock.settimeout(T(2))
+        rest = [sock.recv(4096).decode() for _ in range(1)]
+        self.assertIn("STOPPING=1", got + rest)
 
     def test_bad_worker_count(self):
         for bad in ("-1", "65", "x"):
