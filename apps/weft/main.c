@@ -311,6 +311,7 @@ int main(int argc, char **argv)
     struct parts p = {0};
     struct worker worker;
     if (cli.worker_slot >= 0) {
+        logging_tag_worker();
         if ((r = worker_attach(&worker, (unsigned)cli.worker_slot)))
             return r;
         p.worker = &worker;

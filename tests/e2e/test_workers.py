@@ -216,6 +216,8 @@ class Workers(unittest.TestCase):
                        "the old workers' exit")
         self.assertEqual(len(new), 2)
         self.assertEqual(get(srv.port, "/plaintext")[0], 200)
+        for pid in old:  # each old worker said so, in a line that names it
+            self.assertIn("info: worker %d: retiring" % pid, srv.stderr())
 
     def test_sigterm_stops_gracefully(self):
         srv = self.start()

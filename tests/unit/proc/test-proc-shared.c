@@ -37,7 +37,7 @@ static void segment_shared_with_a_child(void **state)
     atomic_store((_Atomic uint64_t *)mem, 1);
     weft_proc_notes_init(mem + 64, size - 64);
     const char *argv[] = {"test-proc-shared", "--child", NULL};
-    const char *env[] = {"ASAN_OPTIONS=handle_segv=0", NULL};
+    const char *env[] = {"ASAN_OPTIONS=handle_segv=0", "TSAN_OPTIONS=handle_segv=0", NULL};
     weft_spawn_options_t o = {.argv = argv, .fds = &fd, .n_fds = 1, .env = env};
     weft_proc_t *p;
     assert_int_equal(weft_proc_spawn(&o, &p), 0);

@@ -147,7 +147,8 @@ static void exit_status_and_description(void **state)
 static void a_crash_is_a_signal(void **state)
 {
     char buf[64];
-    const char *env[] = {"ASAN_OPTIONS=handle_segv=0", NULL}; /* a crash stays a signal */
+    const char *env[] = {"ASAN_OPTIONS=handle_segv=0", "TSAN_OPTIONS=handle_segv=0",
+                         NULL}; /* a crash stays a signal under the sanitizers */
     weft_proc_t *p = spawn("segv", NULL, 0, env);
     int st = reap(p);
     assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV);
