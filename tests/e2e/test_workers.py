@@ -25,7 +25,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from weftproc import HOST, T, WeftServer, weft_bin  # noqa: E402
-from e2ecommon import binary_or_skip  # noqa: E402
+from e2ecommon import binary_or_skip, get, wait_for  # noqa: E402
 
 # A crash must stay a signal under the sanitizers (their handlers would
 # turn it into a report and exit status 1).
@@ -33,26 +33,6 @@ SANITIZER_ENV = {
     "ASAN_OPTIONS": (os.environ.get("ASAN_OPTIONS", "") + ":handle_segv=0").lstrip(":"),
     "TSAN_OPTIONS": (os.environ.get("TSAN_OPTIONS", "") + ":handle_segv=0").lstrip(":"),
 }
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + T(timeout)
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.01)
-    raise AssertionError("%s: not within %.1fs" % (what, T(timeout)))
-
-
-def get(port, target, timeout=10):
-    c = http.client.HTTPConnection(HOST, port, timeout=T(timeout))
-    try:
-        c.request("GET", target)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
 
 
 def children(pid):
