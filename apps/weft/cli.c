@@ -14,6 +14,7 @@
 #include "behind_proxy.h"
 #include "cli.h"
 #include "logging.h"
+#include "workers.h"
 
 enum kind { K_FLAG, K_STRING, K_UINT, K_PORT, K_DURATION, K_SIZE, K_RATE, K_LATER };
 
@@ -46,7 +47,8 @@ static const struct option_def defs[] = {
     {"--log-level", K_STRING, "L     error, warn, info or debug (warn)"},
     {"--user", K_STRING, "U          run as this user once listening (name or uid)"},
     {"--group", K_STRING, "G         and this group (default: the user's)"},
-    {"--workers", K_LATER, "M"},
+    {"--workers", K_UINT, "M      worker processes under a master (default: none)"},
+    {"--worker-slot", K_UINT, NULL}, /* internal: the master's workers */
     {"--trust-proxy", K_STRING, "CIDR[,CIDR]  believe X-Forwarded-For from these (repeatable)"},
     {"--proxy-protocol", K_FLAG, "  the public port expects a PROXY protocol v1 header first"},
     {"--help", K_FLAG, "         this text"},
@@ -58,7 +60,7 @@ void weft_cli_usage(FILE *out)
     fprintf(out, "usage: weft [serve] [DIR] [flags]\n"
                  "Serves the demo app (or DIR) over HTTP/1.1. Durations: 500ms, 2s, 1m.\n");
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
-        if (defs[i].kind != K_LATER)
+        if (defs[i].kind != K_LATER && defs[i].help)
             fprintf(out, "  %s %s\n", defs[i].name, defs[i].help);
 }
 
@@ -153,6 +155,16 @@ static int apply(struct cli *cli, const char *flag, const char *value)
     int64_t ms;
     if (!strcmp(flag, "--host")) {
         cli->host = value;
+    } else if (!strcmp(flag, "--workers") || !strcmp(flag, "--worker-slot")) {
+        char *end;
+        bool workers = !strcmp(flag, "--workers");
+        uint64_t most = workers ? WORKERS_MAX : WORKERS_MAX * SLOTS_PER_WORKER - 1;
+        if (!parse_u64(value, &n, &end) || *end || n > most)
+            return bad(flag, workers ? "not a count from 0 to 64" : "not a slot", value);
+        if (workers)
+            cli->workers = (unsigned)n;
+        else
+            cli->worker_slot = (int)n;
     } else if (!strcmp(flag, "--port")) {
         char *end;
         if (!parse_u64(value, &n, &end) || *end || n > 65535)
@@ -243,6 +255,7 @@ int weft_cli_parse(int argc, char **argv, struct cli *cli)
     cli->pool.queue_capacity = 1024;
     cli->pool.name = "weft-job";
     cli->log_level = WEFT_LOG_WARN;
+    cli->worker_slot = -1;
     int i = 1;
     if (i < argc && !strcmp(argv[i], "serve"))
         i++;

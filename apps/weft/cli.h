@@ -26,6 +26,8 @@ struct cli {
     const char *admin_host;   /* --admin H:P; NULL: no admin listener */
     uint16_t admin_port;
     int64_t shutdown_delay_ms; /* --shutdown-delay: /healthz 503 while serving on */
+    unsigned workers;          /* --workers M: a master and M worker processes */
+    int worker_slot;           /* --worker-slot K: a worker's (internal); -1 */
     bool help, version;
     const char *trust_proxy[WEFT_CLI_MAX_PLUGINS]; /* --trust-proxy lists, in order */
     unsigned n_trust_proxy;

@@ -4,6 +4,7 @@
  * write(2) so lines from every thread stay whole. The library's sink
  * (weft_log_set_handler) calls this from any thread, concurrently.
  */
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -11,6 +12,12 @@
 #include "logging.h"
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static char tag[32]; /* "worker 1234: " under a master, else "" */
+
+void logging_tag_worker(void)
+{
+    snprintf(tag, sizeof(tag), "worker %ld: ", (long)getpid());
+}
 
 bool logging_parse_level(const char *name, weft_log_level_t *out)
 {
@@ -30,8 +37,8 @@ static void write_line(weft_log_level_t level, const char *msg, void *arg)
     gmtime_r(&ts.tv_sec, &tm);
     char line[1200];
     size_t n = strftime(line, 32, "%Y-%m-%dT%H:%M:%S", &tm); /* digits only: locale-free */
-    int m = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: %s\n", ts.tv_nsec / 1000000,
-                     level_names[level], msg);
+    int m = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s: %s%s\n", ts.tv_nsec / 1000000,
+                     level_names[level], tag, msg);
     if (m < 0)
         return;
     n += (size_t)m < sizeof(line) - n ? (size_t)m : sizeof(line) - n - 1;

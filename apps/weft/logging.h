@@ -13,4 +13,9 @@ bool logging_parse_level(const char *name, weft_log_level_t *out);
    "2026-11-23T21:30:00.123Z warn: message". */
 void logging_start(weft_log_level_t max);
 
+/* From now on every line names its process after the level ("info: worker
+   1234: message"): a worker's lines, beside its master's on one stderr.
+   Before any thread logs. */
+void logging_tag_worker(void);
+
 #endif

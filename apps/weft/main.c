@@ -26,6 +26,7 @@
 #include "privileges.h"
 #include "systemd.h"
 #include "weft/weft.h"
+#include "workers.h"
 
 struct signals {
     weft_server_t *srv;
@@ -36,6 +37,7 @@ struct signals {
     weft_event_t *watching; /* set once the handlers are installed */
     unsigned received;      /* stop signals so far */
     bool stopping;          /* weft_server_stop was called */
+    bool worker;            /* under a master (--workers): obey its control socket */
     uv_signal_t sigint, sigterm, sigusr1;
     uv_timer_t delay;
 };
@@ -92,9 +94,23 @@ static void on_reopen(uv_signal_t *h, int signum)
         weft_log(WEFT_LOG_INFO, "the access log was reopened");
 }
 
+/* A worker's master asked it to retire (a rolling restart), or is gone.
+   Either way it stops gracefully, leaving /healthz alone: the other
+   workers answer it on the same port. A signal after this stops at once. */
+static void on_control(void *arg, bool retire)
+{
+    struct signals *s = arg;
+    weft_log(WEFT_LOG_INFO, retire ? "retiring: a new worker serves in our place"
+                                   : "the master is gone: stopping gracefully");
+    s->received++;
+    stop(s);
+}
+
 static void close_signals(weft_loop_t *loop, void *arg)
 {
     struct signals *s = arg;
+    if (s->worker)
+        worker_unwatch();
     uv_close((uv_handle_t *)&s->sigint, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigusr1, NULL);
@@ -119,6 +135,8 @@ static void watch_signals(void *arg)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
     uv_signal_start(&s->sigusr1, on_reopen, SIGUSR1);
+    if (s->worker && worker_watch(uv, on_control, s) < 0)
+        weft_log(WEFT_LOG_ERROR, "worker: cannot watch the control socket");
     weft_loop_on_stop(weft_server_loop(s->srv, 0), close_signals, s);
     weft_event_set(s->watching);
 }
@@ -154,7 +172,21 @@ struct parts {
     struct admin admin;
     weft_app_t *admin_app; /* --admin: /healthz and /metrics on their own port */
     unsigned admin_index;  /* its listener's index (after the public ones) */
+    struct worker *worker; /* under a master: its sockets and shared memory */
 };
+
+/* The listening lines on stdout (the admin listener's second), then
+   READY=1 to systemd. */
+static void announce(const struct parts *p, const struct cli *cli)
+{
+    print_listening(p->host, weft_server_port(p->srv, 0));
+    if (p->admin_app)
+        printf("admin on http://%s%s%s:%u/\n", strchr(cli->admin_host, ':') ? "[" : "",
+               cli->admin_host, strchr(cli->admin_host, ':') ? "]" : "",
+               weft_server_port(p->srv, p->admin_index));
+    fflush(stdout);
+    sd_notify_send("READY=1");
+}
 
 static void take_down(struct parts *p)
 {
@@ -251,10 +283,18 @@ static int build(struct parts *p, const struct cli *cli)
     p->demo.srv = p->srv;
     if (p->log && (r = access_log_attach(p->log, p->app)) < 0)
         return fail("the access log", r);
-    if ((r = listen_all(p, cli)) ||
-        (r = behind_proxy_apply(p->srv, cli, count_listeners(p->srv))) ||
-        (r = listen_admin(p, cli)))
+    if (p->worker) { /* the master's sockets, and counters it keeps */
+        p->admin = (struct admin){.srv = p->srv, .pool = p->demo.pool, .app = p->app};
+        if (cli->admin_host && !(p->admin_app = admin_app_new(&p->admin)))
+            return fail("the admin listener", -errno);
+        if ((r = worker_listen(p->worker, p->srv, p->app, p->admin_app)) ||
+            (r = behind_proxy_apply(p->srv, cli, count_listeners(p->srv) - (p->admin_app ? 1 : 0))))
+            return r;
+    } else if ((r = listen_all(p, cli)) ||
+               (r = behind_proxy_apply(p->srv, cli, count_listeners(p->srv))) ||
+               (r = listen_admin(p, cli))) {
         return r;
+    }
     if ((cli->user || cli->group) && (r = privileges_drop(cli->user, cli->group)))
         return r; /* bound as root; nothing is served as root */
     if ((r = weft_server_start(p->srv)) < 0)
@@ -278,7 +318,16 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     logging_start(cli.log_level);
+    if (cli.workers && cli.worker_slot < 0)
+        return master_run(&cli, argc, argv);
     struct parts p = {0};
+    struct worker worker;
+    if (cli.worker_slot >= 0) {
+        logging_tag_worker();
+        if ((r = worker_attach(&worker, (unsigned)cli.worker_slot)))
+            return r;
+        p.worker = &worker;
+    }
     if ((r = build(&p, &cli))) {
         take_down(&p);
         return r;
@@ -288,6 +337,7 @@ int main(int argc, char **argv)
                           .pool = p.demo.pool,
                           .admin = &p.admin,
                           .delay_ms = cli.shutdown_delay_ms,
+                          .worker = p.worker != NULL,
                           .watching = weft_event_new(true, false)};
     if (!sig.watching ||
         (r = weft_loop_post(weft_server_loop(p.srv, 0), watch_signals, &sig)) < 0 ||
@@ -298,14 +348,13 @@ int main(int argc, char **argv)
         weft_event_free(sig.watching);
         return fail("watching for signals", sig.watching ? r : -ENOMEM);
     }
-    print_listening(p.host, weft_server_port(p.srv, 0));
-    if (p.admin_app) /* the second line: the admin listener */
-        printf("admin on http://%s%s%s:%u/\n", strchr(cli.admin_host, ':') ? "[" : "",
-               cli.admin_host, strchr(cli.admin_host, ':') ? "]" : "",
-               weft_server_port(p.srv, p.admin_index));
-    fflush(stdout);
-    sd_notify_send("READY=1");
-    struct sd_watchdog *wd = sd_watchdog_start(p.srv, count_loops(p.srv));
+    struct sd_watchdog *wd = NULL;
+    if (p.worker) {
+        worker_ready(); /* the master prints the listening line */
+    } else {
+        announce(&p, &cli);
+        wd = sd_watchdog_start(p.srv, count_loops(p.srv));
+    }
     weft_server_wait(p.srv);
     sd_watchdog_stop(wd);
     take_down(&p);

@@ -132,7 +132,7 @@ static void *watchdog_main(void *arg)
 }
 
 /* The half period from $WATCHDOG_USEC, if it is meant for this process. */
-static int64_t watchdog_half_ns(void)
+int64_t sd_watchdog_half_ns(void)
 {
     const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
     if (!usec || (pid && strtol(pid, NULL, 10) != (long)getpid()))
@@ -143,7 +143,7 @@ static int64_t watchdog_half_ns(void)
 
 struct sd_watchdog *sd_watchdog_start(weft_server_t *srv, unsigned loops)
 {
-    int64_t half_ns = watchdog_half_ns();
+    int64_t half_ns = sd_watchdog_half_ns();
     if (!half_ns || !loops)
         return NULL;
     struct sd_watchdog *wd = calloc(1, sizeof(*wd));

@@ -18,6 +18,10 @@ struct sd_watchdog;
    (logged). */
 struct sd_watchdog *sd_watchdog_start(weft_server_t *srv, unsigned loops);
 
+/* Half of $WATCHDOG_USEC in ns when the watchdog is asked of this process
+   ($WATCHDOG_PID unset or ours), else 0: how often to send WATCHDOG=1. */
+int64_t sd_watchdog_half_ns(void);
+
 /* Stops and joins the thread; NULL is fine. Before the server is freed. */
 void sd_watchdog_stop(struct sd_watchdog *wd);
 

@@ -75,6 +75,10 @@ typedef struct {
     int64_t deadline_ms; /* 0: the pool's; < 0: none for this job */
     bool detached;       /* no future: *out stays NULL */
     bool nonblocking;    /* -EAGAIN instead of waiting while full */
+    /* appended: */
+    const char *note; /* what its worker notes while it runs (weft_proc_note,
+                         for crash reports); borrowed until the job ends;
+                         NULL: none */
 } weft_job_options_t;
 
 /*

@@ -80,6 +80,55 @@ WEFT_API int weft_server_listen(weft_server_t *srv, const char *host, uint16_t p
  */
 WEFT_API int weft_server_listen_fd(weft_server_t *srv, int fd, weft_app_t *app);
 
+/*
+ * weft_server_listen_group - serve app on a group of listening sockets
+ * made by someone else, one per loop: loop i accepts from fds[i], and n
+ * must be the server's loop count (weft_server_threads). This is how
+ * worker processes share their master's sockets (weft_listener_group_open):
+ * each worker's loop i polls the same socket i, and a worker that exits
+ * closes only its copies, so nothing waiting in a backlog is reset. The
+ * fds are the server's from this call on (closed when it is freed, also
+ * on failure). -EINVAL (n wrong, not listening stream sockets, or not one
+ * address), -ENOTSOCK, -EBUSY (already started), -ENOMEM.
+ */
+WEFT_API int weft_server_listen_group(weft_server_t *srv, const int *fds, unsigned n,
+                                      weft_app_t *app);
+
+/*
+ * weft_listener_group_open - the sockets weft_server_listen would bind,
+ * without a server: after the same probe (-EADDRINUSE if anybody listens
+ * there), n SO_REUSEPORT listening sockets on host:port, non-blocking and
+ * close-on-exec, into fds[0..n-1]; *bound_port (may be NULL) gets the
+ * port, the one picked for port 0. For a master process that passes them
+ * to its workers. Errors as weft_server_listen; on failure nothing is left
+ * open. Thread-safety: any thread.
+ */
+WEFT_API int weft_listener_group_open(const char *host, uint16_t port, unsigned n, int *fds,
+                                      uint16_t *bound_port);
+
+/* weft_server_threads - how many loops the server runs (options.threads,
+   or the CPUs this process may run on). */
+WEFT_API unsigned weft_server_threads(const weft_server_t *srv);
+
+/*
+ * weft_server_share_figures - count in memory shared between processes:
+ * this server's figures (weft_server_stats, weft_server_latency, and the
+ * route figures of the apps it serves first) live in slot `slot` of an
+ * area of n_slots slots of slot_size bytes each (a multiple of 64, at
+ * least 4096; say 1 MiB, only touched pages cost memory) at area, memory
+ * shared with the other processes (weft_shm_create, weft/proc.h). The
+ * slot's counters continue from what an earlier process left in it, so
+ * totals never go backwards when a process is replaced; and every figure
+ * the server and its apps report is the sum over the slots laid out like
+ * this one (the same program and configuration): the figures of every
+ * process sharing the area. Give two live processes different slots. The
+ * area must stay mapped until the server and its apps are freed.
+ * 0, -EINVAL, -EBUSY (started). Start fails with -ENOSPC if the figures
+ * do not fit in a slot.
+ */
+WEFT_API int weft_server_share_figures(weft_server_t *srv, void *area, size_t slot_size,
+                                       unsigned n_slots, unsigned slot);
+
 /* weft_server_port - the port listener i (in listen order) is bound to, or
    0 if there is no such listener. */
 WEFT_API uint16_t weft_server_port(const weft_server_t *srv, unsigned i);
@@ -94,7 +143,9 @@ WEFT_API int weft_server_start(weft_server_t *srv);
 /*
  * weft_server_stop - stop gracefully: every loop stops accepting, accepts
  * what is already waiting in its listener's backlog (closing a listener
- * would reset those), closes idle keep-alive connections, and lets every
+ * would reset those), gives each idle keep-alive connection a grace of up
+ * to a second for one more request (its client may be sending it right
+ * now) before closing it, and lets every
  * connection with a request under way (or not yet sent, on a connection
  * just accepted) finish it; those answers carry Connection: close. Each
  * loop stops when its last connection closed, or at drain_timeout_ms, when

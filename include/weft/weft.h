@@ -12,6 +12,8 @@
  *   app.h     an application: its handler and state, frozen once served
  *   server.h  N loops, listeners, limits, stop
  *   plugin.h  plugins: versioned init/fini, static or loaded from a .so
+ *   proc.h    child processes (posix_spawn of the program itself), restart
+ *             intensity, shared memory, crash notes
  */
 #ifndef WEFT_WEFT_H
 #define WEFT_WEFT_H
@@ -25,5 +27,6 @@
 #include "weft/app.h"
 #include "weft/server.h"
 #include "weft/plugin.h"
+#include "weft/proc.h"
 
 #endif /* WEFT_WEFT_H */

@@ -21,6 +21,7 @@
 #include "error/base.h"
 #include "http/http-int.h"
 #include "weft/app.h"
+#include "weft/proc.h"
 
 #define WEFT__MAX_PARAMS 16
 
@@ -39,6 +40,7 @@ struct route {
     weft_handler_fn handler;
     void *arg;
     weft_route_options_t opts;
+    char note[WEFT_PROC_NOTE_SIZE]; /* "GET /fib/:n": the crash note */
 };
 
 /* A trie node: one path segment. */
@@ -80,6 +82,7 @@ struct weft_app {
     struct app_cleanup *cleanups;  /* run by weft_app_free, newest first */
     struct route_counts *unrouted; /* 404/405 and the fallback, per loop */
     unsigned stat_rows;            /* rows of every counts array (0: not yet) */
+    struct figures_area figures;   /* where the rows live (base NULL: heap) */
     struct app_plugin *plugins;    /* plugin.c: newest first */
 };
 
@@ -92,9 +95,13 @@ struct app_cleanup {
 
 /* weft__app_prepare_stats - per-loop rows of response counts for every
    route, before serving with loops loops (a server's start, before it
-   freezes the app). Later servers with more loops share rows (index modulo
-   the rows). 0 or -ENOMEM. */
-int weft__app_prepare_stats(weft_app_t *app, unsigned loops) WEFT_INTERNAL;
+   freezes the app), allocated from the server's figures area. Later
+   servers with more loops share rows (index modulo the rows). 0, -ENOMEM,
+   or -ENOSPC (the shared slot is full). Once the area is sealed,
+   weft__app_figures_sealed tells the app where its rows' twins are. */
+int weft__app_prepare_stats(weft_app_t *app, unsigned loops,
+                            struct figures_area *area) WEFT_INTERNAL;
+void weft__app_figures_sealed(weft_app_t *app, const struct figures_area *area) WEFT_INTERNAL;
 
 /* weft__app_on_free - fn(arg) when the app is freed; -ENOMEM. */
 int weft__app_on_free(weft_app_t *app, void (*fn)(void *arg), void *arg) WEFT_INTERNAL;

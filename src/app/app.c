@@ -37,6 +37,18 @@ weft_app_t *weft_app_new(void)
     return app;
 }
 
+static void free_rows(struct rnode *n, const struct figures_area *area)
+{
+    for (struct route *r = n->routes; r; r = r->next)
+        weft__figures_free(area, r->counts);
+    for (size_t i = 0; i < n->n_statics; i++)
+        free_rows(n->statics[i], area);
+    if (n->param)
+        free_rows(n->param, area);
+    if (n->rest)
+        free_rows(n->rest, area);
+}
+
 void weft_app_free(weft_app_t *app)
 {
     if (!app)
@@ -47,11 +59,12 @@ void weft_app_free(weft_app_t *app)
         c->fn(c->arg);
         weft__free(c);
     }
+    free_rows(&app->root, &app->figures);
     weft__router_free(&app->root);
     weft__free(app->before.v);
     weft__free(app->after.v);
     weft__free(app->error.v);
-    weft__free(app->unrouted);
+    weft__figures_free(&app->figures, app->unrouted);
     weft__free(app);
 }
 
@@ -148,63 +161,75 @@ weft_pool_t *weft_app_pool(const weft_app_t *app)
     return app->pool;
 }
 
-static struct route_counts *new_rows(unsigned n)
+static struct route_counts *new_rows(struct figures_area *area, unsigned n, const char *what)
 {
-    return weft__calloc_aligned(64, n * sizeof(struct route_counts));
+    return weft__figures_alloc(area, n * sizeof(struct route_counts), what);
 }
 
-static int prepare_node(struct rnode *n, unsigned rows)
+static int prepare_node(struct rnode *n, unsigned rows, struct figures_area *area)
 {
     for (struct route *r = n->routes; r; r = r->next)
-        if (!r->counts && !(r->counts = new_rows(rows)))
-            return -ENOMEM;
+        if (!r->counts && !(r->counts = new_rows(area, rows, r->note)))
+            return area->base ? -ENOSPC : -ENOMEM;
     int e = 0;
     for (size_t i = 0; i < n->n_statics && !e; i++)
-        e = prepare_node(n->statics[i], rows);
+        e = prepare_node(n->statics[i], rows, area);
     if (!e && n->param)
-        e = prepare_node(n->param, rows);
+        e = prepare_node(n->param, rows, area);
     if (!e && n->rest)
-        e = prepare_node(n->rest, rows);
+        e = prepare_node(n->rest, rows, area);
     return e;
 }
 
-int weft__app_prepare_stats(weft_app_t *app, unsigned loops)
+int weft__app_prepare_stats(weft_app_t *app, unsigned loops, struct figures_area *area)
 {
     if (app->stat_rows)
         return 0; /* already served: its rows stay (loops share them) */
     unsigned rows = loops ? loops : 1;
-    if (!app->unrouted) /* kept across a failed attempt */
-        app->unrouted = new_rows(rows);
-    int r = app->unrouted ? prepare_node(&app->root, rows) : -ENOMEM;
+    if (!app->unrouted) { /* kept across a failed attempt */
+        app->figures = *area;
+        app->unrouted = new_rows(area, rows, "unrouted");
+    }
+    int r = app->unrouted ? prepare_node(&app->root, rows, area) : -ENOMEM;
     if (r == 0)
         app->stat_rows = rows;
     return r;
 }
 
-static void walk_stats(const struct rnode *n, unsigned rows, weft_route_stats_fn fn, void *arg)
+void weft__app_figures_sealed(weft_app_t *app, const struct figures_area *area)
+{
+    if (app->figures.base == area->base)
+        app->figures = *area;
+}
+
+static void sum_rows(const struct weft_app *app, const struct route_counts *rows, uint64_t sum[6])
+{
+    for (unsigned i = 0; rows && i < app->stat_rows; i++)
+        for (int c = 0; c < 6; c++)
+            sum[c] += weft__figures_sum(&app->figures, &rows[i].by_class[c]);
+}
+
+static void walk_stats(const struct weft_app *app, const struct rnode *n, weft_route_stats_fn fn,
+                       void *arg)
 {
     for (const struct route *r = n->routes; r; r = r->next) {
         uint64_t sum[6] = {0};
-        for (unsigned i = 0; r->counts && i < rows; i++)
-            for (int c = 0; c < 6; c++)
-                sum[c] += atomic_load_explicit(&r->counts[i].by_class[c], memory_order_relaxed);
+        sum_rows(app, r->counts, sum);
         fn(r->method[0] ? r->method : "*", r->pattern, sum, arg);
     }
     for (size_t i = 0; i < n->n_statics; i++)
-        walk_stats(n->statics[i], rows, fn, arg);
+        walk_stats(app, n->statics[i], fn, arg);
     if (n->param)
-        walk_stats(n->param, rows, fn, arg);
+        walk_stats(app, n->param, fn, arg);
     if (n->rest)
-        walk_stats(n->rest, rows, fn, arg);
+        walk_stats(app, n->rest, fn, arg);
 }
 
 void weft_app_route_stats(const weft_app_t *app, weft_route_stats_fn fn, void *arg)
 {
-    walk_stats(&app->root, app->stat_rows, fn, arg);
+    walk_stats(app, &app->root, fn, arg);
     uint64_t sum[6] = {0};
-    for (unsigned i = 0; app->unrouted && i < app->stat_rows; i++)
-        for (int c = 0; c < 6; c++)
-            sum[c] += atomic_load_explicit(&app->unrouted[i].by_class[c], memory_order_relaxed);
+    sum_rows(app, app->unrouted, sum);
     fn(NULL, NULL, sum, arg);
 }
 
@@ -254,7 +279,9 @@ static void route(struct app_req *ar, weft_request_t *req, weft_response_t *res)
         const struct route *r = weft__router_method(node, weft_request_method(req));
         if (r) {
             ar->route = r;
+            weft_proc_note(r->note); /* named in the log if the process dies here */
             r->handler(req, res, r->arg);
+            weft_proc_note(NULL);
             return;
         }
         char allow[256];

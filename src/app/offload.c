@@ -152,7 +152,8 @@ int weft_offload(weft_request_t *req, weft_response_t *res, weft_job_fn fn, void
         return -ENOMEM;
     }
     const weft_route_options_t *ro = ar->route ? &ar->route->opts : NULL;
-    weft_job_options_t jo = {.nonblocking = true, .deadline_ms = -1};
+    weft_job_options_t jo = {
+        .nonblocking = true, .deadline_ms = -1, .note = ar->route ? ar->route->note : NULL};
     int r = weft_pool_submit_ex(pool, fn, arg, &jo, &o->f);
     if (r < 0) {
         weft__free(o);

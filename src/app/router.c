@@ -163,6 +163,7 @@ static int add_route(struct rnode *n, const char *method, const char *pattern,
         return -ENOMEM;
     snprintf(r->method, sizeof(r->method), "%s", m);
     r->method_len = strlen(r->method);
+    snprintf(r->note, sizeof(r->note), "%s %s", method, pattern);
     r->handler = handler;
     r->arg = arg;
     r->opts = opts ? *opts : (weft_route_options_t){0};
@@ -333,7 +334,6 @@ void weft__router_free(struct rnode *n)
     for (struct route *r = n->routes, *next; r; r = next) {
         next = r->next;
         weft__free(r->pattern);
-        weft__free(r->counts);
-        weft__free(r);
+        weft__free(r); /* its counts belong to the app's figures */
     }
 }

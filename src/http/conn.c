@@ -42,6 +42,7 @@
 
 #define LINGER_BYTES        (64 * 1024)
 #define BODY_WINDOW_MS      2000
+#define DRAIN_GRACE_MS      1000        /* an idle connection's last chance in a drain */
 #define STREAM_ROOM         (16 * 1024) /* read room a streamed body gets */
 #define INBUF_MAX_GROW(lim) ((lim)->max_header_size + (lim)->max_body_size + 4096)
 
@@ -72,8 +73,8 @@ struct http_conn *weft__conn_new(struct http_loop *hl, int fd, const struct http
     hl->conns.next->prev = c;
     hl->conns.next = c;
     hl->n_conns++;
-    atomic_fetch_add_explicit(&hl->accepted, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hl->open, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->fig->accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->fig->open, 1, memory_order_relaxed);
     weft__timer_arm(c, TL_HEAD, hl->limits->header_timeout_ms);
     weft__conn_update_poll(c);
     return c;
@@ -111,7 +112,7 @@ void weft__conn_close(struct http_conn *c)
     c->prev->next = c->next;
     c->next->prev = c->prev;
     hl->n_conns--;
-    atomic_fetch_sub_explicit(&hl->open, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&hl->fig->open, 1, memory_order_relaxed);
     if (c->ex) {
         struct exchange *ex = c->ex;
         c->ex = NULL;
@@ -237,7 +238,7 @@ static void dispatch(struct http_conn *c)
     }
     c->ex = ex;
     c->flags |= CF_SERVED;
-    atomic_fetch_add_explicit(&c->hl->requests, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->hl->fig->requests, 1, memory_order_relaxed);
     c->site->handler(&ex->req, &ex->res, c->site->handler_arg);
 }
 
@@ -390,6 +391,13 @@ static bool streaming_body(const struct http_conn *c)
     return c->in && c->in->streaming && !c->in->message_done && weft__body_wanted(&c->ex->req);
 }
 
+/* How long an idle connection of a draining loop waits for one more
+   request (see weft__http_loop_drain). */
+static int64_t drain_grace(const struct http_limits *lim)
+{
+    return lim->idle_timeout_ms < DRAIN_GRACE_MS ? lim->idle_timeout_ms : DRAIN_GRACE_MS;
+}
+
 static void arm_for_phase(struct http_conn *c)
 {
     const struct http_limits *lim = c->hl->limits;
@@ -412,6 +420,9 @@ static void arm_for_phase(struct http_conn *c)
         } else if (c->timer.list != TL_HEAD) {
             weft__timer_arm(c, TL_HEAD, lim->header_timeout_ms);
         }
+    } else if (c->hl->stopping) {
+        if (c->timer.list != TL_DRAIN) /* idle while the loop drains */
+            weft__timer_arm(c, TL_DRAIN, drain_grace(lim));
     } else if (c->timer.list != TL_IDLE) {
         weft__timer_arm(c, TL_IDLE, lim->idle_timeout_ms);
     }
@@ -420,6 +431,10 @@ static void arm_for_phase(struct http_conn *c)
 void weft__conn_timeout(struct http_conn *c, enum timer_list list)
 {
     struct http_loop *hl = c->hl;
+    if (list == TL_DRAIN) {
+        weft__conn_close(c); /* idle through the drain's grace: nothing in flight */
+        return;
+    }
     if (list == TL_BODY) {
         uint64_t need = hl->limits->body_min_rate * BODY_WINDOW_MS / 1000;
         if (c->body_seen - c->body_checked >= need) {
@@ -437,7 +452,7 @@ void weft__conn_timeout(struct http_conn *c, enum timer_list list)
             weft__timer_disarm(c); /* the reader paused: not the client's fault */
             return;
         }
-        atomic_fetch_add_explicit(&hl->timeouts, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&hl->fig->timeouts, 1, memory_order_relaxed);
         c->flags |= CF_BATCHING;
         weft__out_batch_begin(c);
         weft__body_fail(c, -ETIMEDOUT);
@@ -445,7 +460,7 @@ void weft__conn_timeout(struct http_conn *c, enum timer_list list)
         settle(c);
         return;
     }
-    atomic_fetch_add_explicit(&hl->timeouts, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->fig->timeouts, 1, memory_order_relaxed);
     if (c->flags & CF_PROXY_WAIT) {
         weft__proxy_timed_out(c); /* no HTTP answer before the proxy's header */
         weft__conn_close(c);
@@ -630,10 +645,14 @@ void weft__conn_schedule(struct http_conn *c)
     uv_check_start(&hl->check, on_check);
 }
 
-/* A graceful stop on this loop: idle keep-alive connections close now;
-   one with a request under way, or just accepted and not heard from yet,
-   gets that one answered (with Connection: close, since the loop is
-   stopping) and then closes. */
+/* A graceful stop on this loop. An idle keep-alive connection is not
+   closed at once: its client may be sending the next request right now,
+   and closing under it would lose that request (wrk counts a read error;
+   a browser may not retry a POST). It keeps reading for a short grace:
+   a request that comes is answered with Connection: close (the loop is
+   stopping), and silence closes it. One with a request under way, or
+   just accepted and not heard from yet, gets that one answered (with
+   Connection: close) and then closes. */
 void weft__http_loop_drain(struct http_loop *hl)
 {
     for (struct http_conn *c = hl->conns.next, *next; c != &hl->conns; c = next) {
@@ -641,9 +660,7 @@ void weft__http_loop_drain(struct http_loop *hl)
         bool busy = c->ex || weft__out_queued(c) || (c->flags & CF_STARTED) ||
                     (c->in && c->in->parsed < c->in->end) || !(c->flags & CF_SERVED);
         if (!busy)
-            weft__conn_close(c);
-        else if (!c->ex && !(c->flags & CF_STARTED) && (c->flags & CF_SERVED))
-            c->flags |= CF_CLOSE_AFTER;
+            weft__timer_arm(c, TL_DRAIN, drain_grace(hl->limits));
     }
 }
 

@@ -9,6 +9,7 @@
  *   output.c     batching answers into one writev, queued output, drain
  *   timers.c     per-loop deadline lists and the tick that runs them
  *   date.c       the Date header, formatted once per second per loop
+ *   figures.c    counters in private or shared (multi-process) memory
  *   status.c     reason phrases and the engine's error -> status table
  *   transport.c  the plain TCP transport (the seam for TLS later)
  *   proxy.c      the PROXY protocol v1 header, before HTTP (proxy-int.h)
@@ -65,7 +66,7 @@ struct http_limits {
 /* Every connection of a loop in one phase has the same timeout, so a list
    kept in arrival order is sorted by deadline: arming is an append, the
    tick pops expired heads. A connection is in at most one list. */
-enum timer_list { TL_NONE, TL_HEAD, TL_IDLE, TL_BODY, TL_SEND, TL_LINGER, TL_COUNT };
+enum timer_list { TL_NONE, TL_HEAD, TL_IDLE, TL_BODY, TL_SEND, TL_LINGER, TL_DRAIN, TL_COUNT };
 
 struct timer_link {
     struct timer_link *next, *prev;
@@ -288,6 +289,41 @@ struct http_conn {
     union weft__addr proxied; /* the PROXY header's source (CF_PROXIED) */
 };
 
+/* ---- figures (figures.c) ---------------------------------------------------- */
+
+/* A loop's counters: written by that loop only, summed by readers. */
+struct http_figures {
+    _Atomic uint64_t accepted, open, requests, rejected, timeouts;
+    _Atomic uint64_t by_class[6]; /* responses per status class 1xx..5xx */
+    /* latency: per weft__latency_bounds_ns bucket, the last above them all */
+    _Atomic uint64_t latency[WEFT_LATENCY_BUCKETS + 1];
+    _Atomic uint64_t latency_sum_ns;
+    /* PROXY protocol headers taken, connections closed for a bad one */
+    _Atomic uint64_t proxy_headers, proxy_rejected;
+};
+
+/* Where a server's counters live: base NULL for private memory, else slot
+   `slot` of n_slots slots of slot_size bytes shared with other processes. */
+struct figures_area {
+    char *base;
+    size_t slot_size;
+    unsigned n_slots, slot;
+    size_t used;     /* bytes handed out in our slot */
+    uint64_t layout; /* a hash of what was handed out, in order */
+};
+
+int weft__figures_area_init(struct figures_area *a, void *base, size_t slot_size, unsigned n_slots,
+                            unsigned slot) WEFT_INTERNAL;
+/* Zeroed memory for counters, 64-byte aligned: from the heap, or the next
+   bytes of our slot (NULL when it is full). `what` names it in the layout. */
+void *weft__figures_alloc(struct figures_area *a, size_t size, const char *what) WEFT_INTERNAL;
+void weft__figures_free(const struct figures_area *a, void *p) WEFT_INTERNAL;
+/* After the last allocation: our slot, if laid out otherwise, is cleared. */
+void weft__figures_seal(struct figures_area *a) WEFT_INTERNAL;
+/* *p, or with a shared area the same counter summed over every slot laid
+   out like ours. a may be NULL. */
+uint64_t weft__figures_sum(const struct figures_area *a, const _Atomic uint64_t *p) WEFT_INTERNAL;
+
 /* ---- the loop's HTTP state ---------------------------------------------- */
 
 struct http_loop {
@@ -325,15 +361,8 @@ struct http_loop {
     bool stopping;  /* draining: no new requests after the current ones */
     bool stop_sent; /* weft_loop_stop called */
     int64_t drain_deadline_ms;
-    /* figures (this loop's, summed by weft_server_stats) */
-    _Atomic uint64_t accepted, open, requests, rejected, timeouts;
-    _Atomic uint64_t by_class[6]; /* responses per status class 1xx..5xx */
-    /* latency: per weft__latency_bounds_ns bucket, the last above them all */
-    _Atomic uint64_t latency[WEFT_LATENCY_BUCKETS + 1];
-    _Atomic uint64_t latency_sum_ns;
-    /* PROXY protocol headers taken, connections closed for a bad one */
-    _Atomic uint64_t proxy_headers, proxy_rejected;
-    weft_log_episode_t proxy_log;
+    struct http_figures *fig;     /* this loop's, summed by weft_server_stats */
+    weft_log_episode_t proxy_log; /* bad PROXY headers, once per episode */
 };
 
 /* The latency histogram's upper bounds (response.c). */

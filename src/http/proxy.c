@@ -133,7 +133,7 @@ int weft__proxy_v1_parse(const char *buf, size_t len, union weft__addr *src)
 static void rejected(struct http_conn *c, const char *why)
 {
     struct http_loop *hl = c->hl;
-    atomic_fetch_add_explicit(&hl->proxy_rejected, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->fig->proxy_rejected, 1, memory_order_relaxed);
     weft_log_episode_begin(&hl->proxy_log, WEFT_LOG_WARN,
                            "loop %u: a connection on a PROXY protocol listener %s: closed "
                            "(further ones are counted in weft_server_proxy_stats)",
@@ -158,7 +158,7 @@ bool weft__conn_take_proxy(struct http_conn *c)
     c->flags &= ~CF_PROXY_WAIT;
     if (c->proxied.sa.sa_family != AF_UNSPEC)
         c->flags |= CF_PROXIED;
-    atomic_fetch_add_explicit(&c->hl->proxy_headers, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->hl->fig->proxy_headers, 1, memory_order_relaxed);
     weft_log_episode_end(&c->hl->proxy_log, WEFT_LOG_INFO,
                          "loop %u: PROXY headers are well-formed again (%llu bad ones)",
                          c->hl->index,

@@ -53,8 +53,8 @@ static void observe_latency(weft_response_t *res)
     while (b < WEFT_LATENCY_BUCKETS && ns > weft__latency_bounds_ns[b])
         b++;
     struct http_loop *hl = res->req->hl;
-    atomic_fetch_add_explicit(&hl->latency[b], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&hl->latency_sum_ns, (uint64_t)ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->fig->latency[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->fig->latency_sum_ns, (uint64_t)ns, memory_order_relaxed);
 }
 
 /* Marks res finished and gives the connection back. res is gone after. */
@@ -237,7 +237,7 @@ static size_t format_head(weft_response_t *res, struct http_conn *c, char *out, 
 
 static void count_status(struct http_loop *hl, int status)
 {
-    atomic_fetch_add_explicit(&hl->by_class[status / 100 % 6], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&hl->fig->by_class[status / 100 % 6], 1, memory_order_relaxed);
 }
 
 static int send_head(weft_response_t *res, enum out_mode mode, int64_t length)
@@ -571,6 +571,6 @@ int weft__respond_error(struct http_conn *c, int status, bool head_only)
     if (head_only)
         n--; /* the head of a HEAD answer: no body, not even its newline */
     count_status(c->hl, status);
-    atomic_fetch_add_explicit(&c->hl->rejected, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->hl->fig->rejected, 1, memory_order_relaxed);
     return weft__out_append(c, buf, (size_t)n);
 }

@@ -26,6 +26,7 @@ target_sources(weft_objects PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/client.c
   ${CMAKE_CURRENT_LIST_DIR}/conn.c
   ${CMAKE_CURRENT_LIST_DIR}/date.c
+  ${CMAKE_CURRENT_LIST_DIR}/figures.c
   ${CMAKE_CURRENT_LIST_DIR}/output.c
   ${CMAKE_CURRENT_LIST_DIR}/parser.c
   ${CMAKE_CURRENT_LIST_DIR}/proxy.c

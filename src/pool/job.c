@@ -22,6 +22,7 @@
 
 #include "pool/pool-int.h"
 #include "sync/thread.h"
+#include "weft/proc.h"
 
 static void record_cancel_fired(weft_future_t *f, struct weft__future_cb *cb, bool fire);
 
@@ -38,6 +39,7 @@ struct job_record *weft__record_new(struct weft_pool *p, int64_t deadline_ns, bo
     atomic_init(&rec->cancel_requested, false);
     rec->detached = detached;
     rec->worker = NULL;
+    rec->note = NULL;
     if (!detached) {
         /* Nobody else can see the future yet: set it up without atomics. */
         atomic_store_explicit(&rec->future.refs, 2, memory_order_relaxed); /* + the submitter */
@@ -286,6 +288,21 @@ static bool expired(const struct job_record *rec)
     return rec->deadline_ns != WEFT_FOREVER && weft__now_ns() >= rec->deadline_ns;
 }
 
+/* Crash notes (weft/proc.h): what this thread runs, for its supervisor
+   to name if the process dies; the outer job's again once a nested one
+   (run while waiting) is over. */
+static void note_job(const struct job_record *rec)
+{
+    if (rec && rec->note)
+        weft_proc_note(rec->note);
+}
+
+static void unnote_job(const struct job_record *rec, const struct weft_job *outer)
+{
+    if (rec && rec->note)
+        weft_proc_note(outer && outer->rec ? outer->rec->note : NULL);
+}
+
 void weft__job_run(struct pool_worker *w, const struct weft__entry *e)
 {
     bool helper = e->rec == WEFT__HELPER;
@@ -305,8 +322,11 @@ void weft__job_run(struct pool_worker *w, const struct weft__entry *e)
     push_current(w, &job);
     if (rec && expired(rec))
         weft__record_end_running(rec, END_TIMED_OUT); /* the supervisor was late */
-    else if (helper || !weft_job_cancelled(&job))
+    else if (helper || !weft_job_cancelled(&job)) {
+        note_job(rec);
         e->fn(&job, e->arg); /* a helper handles cancellation itself */
+        unnote_job(rec, job.outer);
+    }
     pop_current(w, &job);
     fr.done = true;
     if (!end_own(w, &job))

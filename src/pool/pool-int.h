@@ -92,7 +92,8 @@ struct job_record {
     _Atomic uint32_t phase; /* enum job_phase */
     _Atomic bool cancel_requested;
     bool detached;
-}; /* 120 bytes: a 128-byte malloc chunk */
+    const char *note; /* weft_job_options_t.note: noted while it runs */
+};                    /* 128 bytes: a 128-byte malloc chunk */
 
 /* A running job's handle: on the worker's stack for the duration of the
    job function. Only the job's thread touches the staged result; close

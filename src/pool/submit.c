@@ -38,16 +38,17 @@ static int track_deadline(struct weft_pool *p, struct job_record *rec)
    with keep_rejected the record comes back anyway, its future rejected with
    the error, for weft_pool_submit to return. */
 static int submit_job(struct weft_pool *p, weft_job_fn fn, void *arg, int64_t deadline_ms,
-                      bool detached, bool nonblocking, bool keep_rejected,
+                      bool detached, bool nonblocking, bool keep_rejected, const char *note,
                       struct job_record **rec_out)
 {
     *rec_out = NULL;
     int64_t deadline = job_deadline(p, deadline_ms);
     struct weft__entry e = {fn, arg, NULL};
-    if (!detached || deadline != WEFT_FOREVER) {
+    if (!detached || deadline != WEFT_FOREVER || note) {
         e.rec = weft__record_new(p, deadline, detached);
         if (!e.rec)
             return -ENOMEM;
+        e.rec->note = note;
     }
     int r = e.rec ? track_deadline(p, e.rec) : 0;
     if (r == 0)
@@ -71,7 +72,7 @@ static int submit_job(struct weft_pool *p, weft_job_fn fn, void *arg, int64_t de
 weft_future_t *weft_pool_submit(weft_pool_t *p, weft_job_fn fn, void *arg)
 {
     struct job_record *rec;
-    int r = submit_job(p, fn, arg, 0, false, false, true, &rec);
+    int r = submit_job(p, fn, arg, 0, false, false, true, NULL, &rec);
     if (!rec) {
         errno = -r;
         return NULL;
@@ -82,7 +83,7 @@ weft_future_t *weft_pool_submit(weft_pool_t *p, weft_job_fn fn, void *arg)
 int weft_pool_try_submit(weft_pool_t *p, weft_job_fn fn, void *arg, weft_future_t **out)
 {
     struct job_record *rec;
-    int r = submit_job(p, fn, arg, 0, out == NULL, true, false, &rec);
+    int r = submit_job(p, fn, arg, 0, out == NULL, true, false, NULL, &rec);
     if (out)
         *out = r == 0 ? &rec->future : NULL;
     return r;
@@ -95,7 +96,7 @@ int weft_pool_submit_ex(weft_pool_t *p, weft_job_fn fn, void *arg, const weft_jo
     const weft_job_options_t *o = opts ? opts : &defaults;
     bool detached = o->detached || out == NULL;
     struct job_record *rec;
-    int r = submit_job(p, fn, arg, o->deadline_ms, detached, o->nonblocking, false, &rec);
+    int r = submit_job(p, fn, arg, o->deadline_ms, detached, o->nonblocking, false, o->note, &rec);
     if (out)
         *out = r == 0 && !detached ? &rec->future : NULL;
     return r;

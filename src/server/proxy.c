@@ -46,9 +46,10 @@ void weft_server_proxy_stats(weft_server_t *srv, weft_proxy_stats_t *out)
     memset(out, 0, sizeof(*out));
     for (unsigned i = 0; i < srv->threads; i++) {
         struct http_loop *hl = srv->loops[i];
-        if (!hl)
+        if (!hl || !hl->fig)
             continue;
-        out->headers += atomic_load_explicit(&hl->proxy_headers, memory_order_relaxed);
-        out->rejected += atomic_load_explicit(&hl->proxy_rejected, memory_order_relaxed);
+        /* with worker processes: every worker's, from the shared slots */
+        out->headers += weft__figures_sum(&srv->figures, &hl->fig->proxy_headers);
+        out->rejected += weft__figures_sum(&srv->figures, &hl->fig->proxy_rejected);
     }
 }

@@ -40,6 +40,7 @@ struct weft_server {
     _Atomic bool stop_requested;
     int64_t drain_timeout_ms;
     weft_log_episode_t accept_log;
+    struct figures_area figures; /* base NULL: private (weft_server_share_figures) */
     struct weft__cidrs *trusted; /* weft_server_trust_proxies (proxy.c) */
 };
 

@@ -288,6 +288,62 @@ int weft_server_listen_fd(weft_server_t *srv, int fd, weft_app_t *app)
     return 0;
 }
 
+int weft_server_listen_group(weft_server_t *srv, const int *fds, unsigned n, weft_app_t *app)
+{
+    int r = srv->started ? -EBUSY : !fds || !app || n != srv->threads ? -EINVAL : 0;
+    struct listener *l = r ? NULL : listener_new(srv);
+    if (!r && !l)
+        r = -ENOMEM;
+    for (unsigned i = 0; !r && i < n; i++) {
+        struct sockaddr_storage first = l->addr;
+        r = check_passed(fds[i], l);
+        if (!r && i > 0 &&
+            (first.ss_family != l->addr.ss_family || port_of(&first) != port_of(&l->addr)))
+            r = -EINVAL; /* one group: one address */
+    }
+    if (r) {
+        weft__free(l);
+        for (unsigned i = 0; fds && i < n; i++)
+            if (fds[i] >= 0)
+                close(fds[i]);
+        return r;
+    }
+    memcpy(l->fds, fds, n * sizeof(int));
+    l->port = port_of(&l->addr);
+    listener_add(srv, l, app);
+    return 0;
+}
+
+int weft_listener_group_open(const char *host, uint16_t port, unsigned n, int *fds,
+                             uint16_t *bound_port)
+{
+    if (!host || !fds || n == 0)
+        return -EINVAL;
+    struct listener *l = weft__calloc(1, sizeof(*l) + n * sizeof(int));
+    if (!l)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++)
+        l->fds[i] = -1;
+    int r = parse_host(host, port, &l->addr, &l->addr_len);
+    if (r == 0)
+        r = probe(&l->addr, l->addr_len);
+    if (r == 0)
+        r = open_group(l, n);
+    if (r < 0)
+        close_group(l, n);
+    else
+        memcpy(fds, l->fds, n * sizeof(int));
+    if (r == 0 && bound_port)
+        *bound_port = port_of(&l->addr);
+    weft__free(l);
+    return r;
+}
+
+unsigned weft_server_threads(const weft_server_t *srv)
+{
+    return srv->threads;
+}
+
 uint16_t weft_server_port(const weft_server_t *srv, unsigned i)
 {
     for (const struct listener *l = srv->listeners; l; l = l->next, i--)
@@ -490,23 +546,53 @@ static void raise_fd_limit(void)
     }
 }
 
+int weft_server_share_figures(weft_server_t *srv, void *area, size_t slot_size, unsigned n_slots,
+                              unsigned slot)
+{
+    if (srv->started || srv->loops[0])
+        return -EBUSY;
+    return weft__figures_area_init(&srv->figures, area, slot_size, n_slots, slot);
+}
+
+/* The loops' and the apps' counters, from the figures area: in the same
+   order in every process that shares it. */
+static int make_figures(struct weft_server *srv)
+{
+    int shortage = srv->figures.base ? -ENOSPC : -ENOMEM;
+    for (unsigned i = 0; i < srv->threads; i++) {
+        struct http_loop *hl = srv->loops[i];
+        if (!hl->fig && !(hl->fig = weft__figures_alloc(&srv->figures, sizeof(*hl->fig), "loop")))
+            return shortage;
+    }
+    for (struct listener *l = srv->listeners; l; l = l->next) {
+        int r = weft__app_prepare_stats(l->app, srv->threads, &srv->figures);
+        if (r < 0)
+            return r; /* before freezing: start may be called again */
+    }
+    weft__figures_seal(&srv->figures);
+    for (struct listener *l = srv->listeners; l; l = l->next)
+        weft__app_figures_sealed(l->app, &srv->figures);
+    for (unsigned i = 0; i < srv->threads; i++) /* a gauge: the last owner's are gone */
+        atomic_store_explicit(&srv->loops[i]->fig->open, 0, memory_order_relaxed);
+    return 0;
+}
+
 int weft_server_start(weft_server_t *srv)
 {
     if (srv->started)
         return -EBUSY;
     if (!srv->listeners)
         return -EINVAL;
-    for (struct listener *l = srv->listeners; l; l = l->next)
-        if (weft__app_prepare_stats(l->app, srv->threads) < 0)
-            return -ENOMEM; /* before freezing: start may be called again */
     for (unsigned i = 0; i < srv->threads; i++) {
-        srv->loops[i] = weft__calloc(1, sizeof(struct http_loop));
-        if (!srv->loops[i])
+        if (!srv->loops[i] && !(srv->loops[i] = weft__calloc(1, sizeof(struct http_loop))))
             return -ENOMEM;
         srv->loops[i]->srv = srv;
         srv->loops[i]->index = i;
         srv->loops[i]->limits = &srv->limits;
     }
+    int r = make_figures(srv);
+    if (r < 0)
+        return r;
     for (struct listener *l = srv->listeners; l; l = l->next)
         weft_app_freeze(l->app);
     raise_fd_limit();
@@ -596,6 +682,7 @@ void weft_server_free(weft_server_t *srv)
         if (!hl)
             continue;
         weft__http_loop_free_caches(hl);
+        weft__figures_free(&srv->figures, hl->fig);
         weft__free(hl->batch);
         weft__free(hl->watches);
         weft__free(hl);
@@ -610,6 +697,11 @@ void weft_server_free(weft_server_t *srv)
     weft__free(srv);
 }
 
+static uint64_t sum(const struct weft_server *srv, const _Atomic uint64_t *counter)
+{
+    return weft__figures_sum(&srv->figures, counter);
+}
+
 void weft_server_latency(weft_server_t *srv, weft_latency_t *out)
 {
     memset(out, 0, sizeof(*out));
@@ -618,11 +710,11 @@ void weft_server_latency(weft_server_t *srv, weft_latency_t *out)
     uint64_t sum_ns = 0;
     for (unsigned i = 0; i < srv->threads; i++) {
         struct http_loop *hl = srv->loops[i];
-        if (!hl)
+        if (!hl || !hl->fig)
             continue;
         for (unsigned b = 0; b <= WEFT_LATENCY_BUCKETS; b++)
-            out->counts[b] += atomic_load_explicit(&hl->latency[b], memory_order_relaxed);
-        sum_ns += atomic_load_explicit(&hl->latency_sum_ns, memory_order_relaxed);
+            out->counts[b] += sum(srv, &hl->fig->latency[b]);
+        sum_ns += sum(srv, &hl->fig->latency_sum_ns);
     }
     for (unsigned b = 0; b <= WEFT_LATENCY_BUCKETS; b++)
         out->count += out->counts[b];
@@ -634,16 +726,17 @@ void weft_server_stats(weft_server_t *srv, weft_server_stats_t *out)
     memset(out, 0, sizeof(*out));
     for (unsigned i = 0; i < srv->threads; i++) {
         struct http_loop *hl = srv->loops[i];
-        if (!hl)
+        if (!hl || !hl->fig)
             continue;
-        out->connections_accepted += atomic_load(&hl->accepted);
-        out->connections_open += atomic_load(&hl->open);
-        out->requests += atomic_load(&hl->requests);
-        out->rejected_requests += atomic_load(&hl->rejected);
-        out->timeouts += atomic_load(&hl->timeouts);
-        out->responses_2xx += atomic_load(&hl->by_class[2]);
-        out->responses_3xx += atomic_load(&hl->by_class[3]);
-        out->responses_4xx += atomic_load(&hl->by_class[4]);
-        out->responses_5xx += atomic_load(&hl->by_class[5]);
+        struct http_figures *f = hl->fig;
+        out->connections_accepted += sum(srv, &f->accepted);
+        out->connections_open += sum(srv, &f->open);
+        out->requests += sum(srv, &f->requests);
+        out->rejected_requests += sum(srv, &f->rejected);
+        out->timeouts += sum(srv, &f->timeouts);
+        out->responses_2xx += sum(srv, &f->by_class[2]);
+        out->responses_3xx += sum(srv, &f->by_class[3]);
+        out->responses_4xx += sum(srv, &f->by_class[4]);
+        out->responses_5xx += sum(srv, &f->by_class[5]);
     }
 }

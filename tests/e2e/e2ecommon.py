@@ -1,11 +1,35 @@
 """Shared bits of the e2e unittest suites (server per test class)."""
 
+import http.client
 import os
 import shutil
+import time
 import unittest
 
 import weftproc
-from weftproc import WeftServer
+from weftproc import HOST, T, WeftServer
+
+
+def wait_for(pred, timeout, what):
+    """pred()'s first true value within T(timeout) seconds, else fail."""
+    deadline = time.monotonic() + T(timeout)
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.01)
+    raise AssertionError("%s: not within %.1fs" % (what, T(timeout)))
+
+
+def get(port, target, timeout=10):
+    """One GET on a fresh connection: (status, body)."""
+    c = http.client.HTTPConnection(HOST, port, timeout=T(timeout))
+    try:
+        c.request("GET", target)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
 
 
 def binary_or_skip():

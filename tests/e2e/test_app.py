@@ -388,7 +388,8 @@ class Routes(ServerTestCase):
         self.assertTrue(r.header("Content-Type", "").startswith(
             "application/json"), r.headers)
         s = json.loads(r.body.decode("utf-8"))
-        self.assertEqual(set(s), {"pool", "server"}, s)
+        self.assertEqual(set(s), {"pid", "pool", "server"}, s)
+        self.assertEqual(s["pid"], self.server.pid)
         self.assertEqual(set(s["pool"]), set(POOL_FIELDS), s["pool"])
         self.assertEqual(set(s["server"]), set(SERVER_FIELDS), s["server"])
         for k in POOL_FIELDS:

@@ -147,6 +147,31 @@ class ProxyProtocol(Base):
         self.assertEqual(r.status, 400)
 
 
+class WithWorkerProcesses(Base):
+    """--workers M: every worker takes PROXY headers and trusts the same
+    proxies; the master checks --trust-proxy before starting any."""
+
+    def test_proxy_protocol_in_every_worker(self):
+        srv, admin = self.start("--workers", "2", "--threads", "1", "--proxy-protocol",
+                                "--trust-proxy", "10.0.0.0/8")
+        for i in range(8):  # new connections: both workers get some
+            with RawConn(srv.port) as c:
+                c.send(b"PROXY TCP4 10.0.0.1 127.0.0.1 40000 80\r\n" +
+                       request("GET", "/plaintext", [("X-Forwarded-For", "198.51.100.%d" % i),
+                                                     ("Connection", "close")]))
+                self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(sorted(self.log_hosts(8)), sorted("198.51.100.%d" % i for i in range(8)))
+        s = json.loads(get(admin, "/status.json")[1])
+        self.assertEqual(s["proxy"]["headers"], 8)  # summed over the workers
+        self.assertEqual(get(admin, "/healthz"), (200, b"ok\n"))
+
+    def test_a_bad_cidr_stops_the_master(self):
+        status, out, err = run_weft(["--port", "0", "--workers", "2", "--trust-proxy", "10.0.0.0/99"])
+        self.assertEqual(status, 2, err)
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertIn("'10.0.0.0/99'", err)
+
+
 class StatusJson(Base):
     def test_figures(self):
         srv, admin = self.start("--threads", "2")

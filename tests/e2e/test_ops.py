@@ -22,28 +22,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import weftproc  # noqa: E402
 from weftproc import HOST, T, WeftServer, run_weft  # noqa: E402
-from e2ecommon import binary_or_skip  # noqa: E402
+from e2ecommon import binary_or_skip, get, wait_for  # noqa: E402
 
 LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (error|warn|info|debug): .+$")
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + T(timeout)
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.02)
-    raise AssertionError("%s: not within %.1fs" % (what, T(timeout)))
-
-
-def get(port, target, timeout=10):
-    c = http.client.HTTPConnection(HOST, port, timeout=T(timeout))
-    try:
-        c.request("GET", target)
-        r = c.getresponse()
-        return r.status, r.read()
-    finally:
-        c.close()
 
 
 class Logs(unittest.TestCase):
