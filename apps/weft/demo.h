@@ -4,12 +4,19 @@
 
 #include "weft/weft.h"
 
-/* What the demo's routes reach: the pool its jobs run on and the server
-   whose figures /stats shows (set once the server exists). */
+/* What the demo's routes reach: the pool its jobs run on, the process
+   pool its isolated jobs run on (made by weft_demo_app_new; free it with
+   weft_procpool_free after the server), and the server whose figures
+   /stats shows (set once the server exists). */
 struct demo {
     weft_pool_t *pool;
     weft_server_t *srv;
+    weft_procpool_t *procs;
 };
+
+/* Registers the demo's process-pool jobs (demo.fib, demo.crash): call
+   first thing in main, before weft_procpool_child_main (procpool.h). */
+void weft_demo_register_jobs(void);
 
 /* A new demo app over d (borrowed for the app's life), or NULL with
    errno. */
