@@ -57,6 +57,7 @@
 #ifndef WEFT_PROCPOOL_H
 #define WEFT_PROCPOOL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
