@@ -93,7 +93,8 @@ static double workers_cpu(void)
         char *p = strrchr(buf, ')');
         unsigned long ut = 0, st = 0;
         /* after the name: state, then 10 fields, then utime and stime */
-        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+        if (p &&
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
             total += (double)(ut + st) / (double)hz;
     }
     return total;
@@ -195,8 +196,10 @@ static void print_tables(void)
     char a[32], b[32], d[32], e[32];
     static const char *const hl[] = {"scenario", "pool", "p50", "p99", "CPU/op", "vs threads"};
     static const char *const ht[] = {"scenario", "pool", "jobs/s", "CPU/job", "vs threads"};
-    bench_table_t *lat = bench_table_new("(a) empty-job round trip (medians of rounds)", "llrrrr", hl);
-    bench_table_t *thr = bench_table_new("(b) 4 KiB argument and result (medians of rounds)", "llrrr", ht);
+    bench_table_t *lat =
+        bench_table_new("(a) empty-job round trip (medians of rounds)", "llrrrr", hl);
+    bench_table_t *thr =
+        bench_table_new("(b) 4 KiB argument and result (medians of rounds)", "llrrr", ht);
     double base = median_of(rt[C_THREADS], opt.rounds, offsetof(sample_t, p50));
     double base_rate = median_of(tp[C_THREADS], opt.rounds, offsetof(sample_t, rate));
     for (int c = 0; c < C_COUNT; c++) {
@@ -205,16 +208,15 @@ static void print_tables(void)
         char ratio[32], ratio2[32];
         snprintf(ratio, sizeof(ratio), "%.2fx", p50 / base);
         snprintf(ratio2, sizeof(ratio2), "%.2fx", base_rate / rate);
-        bench_table_rowv(lat, "round trip", c_name[c], bench_fmt_time(p50, a, sizeof(a)),
-                         bench_fmt_time(median_of(rt[c], opt.rounds, offsetof(sample_t, p99)), b,
-                                        sizeof(b)),
-                         bench_fmt_time(median_of(rt[c], opt.rounds, offsetof(sample_t, cpu)), d,
-                                        sizeof(d)),
-                         ratio);
-        bench_table_rowv(thr, "4 KiB in, 4 KiB out", c_name[c], bench_fmt_rate(rate, a, sizeof(a)),
-                         bench_fmt_time(median_of(tp[c], opt.rounds, offsetof(sample_t, cpu)), e,
-                                        sizeof(e)),
-                         ratio2);
+        bench_table_rowv(
+            lat, "round trip", c_name[c], bench_fmt_time(p50, a, sizeof(a)),
+            bench_fmt_time(median_of(rt[c], opt.rounds, offsetof(sample_t, p99)), b, sizeof(b)),
+            bench_fmt_time(median_of(rt[c], opt.rounds, offsetof(sample_t, cpu)), d, sizeof(d)),
+            ratio);
+        bench_table_rowv(
+            thr, "4 KiB in, 4 KiB out", c_name[c], bench_fmt_rate(rate, a, sizeof(a)),
+            bench_fmt_time(median_of(tp[c], opt.rounds, offsetof(sample_t, cpu)), e, sizeof(e)),
+            ratio2);
     }
     bench_table_print_text(lat, stdout);
     printf("\n");
@@ -245,14 +247,17 @@ static void parse(int argc, char **argv)
 {
     enum { O_ROUNDS = 1, O_ITER, O_JOBS, O_THREADS, O_QUICK };
     static const struct option longopts[] = {
-        {"rounds", required_argument, NULL, O_ROUNDS}, {"iterations", required_argument, NULL, O_ITER},
-        {"jobs", required_argument, NULL, O_JOBS},     {"threads", required_argument, NULL, O_THREADS},
-        {"quick", no_argument, NULL, O_QUICK},         {"help", no_argument, NULL, 'h'},
+        {"rounds", required_argument, NULL, O_ROUNDS},
+        {"iterations", required_argument, NULL, O_ITER},
+        {"jobs", required_argument, NULL, O_JOBS},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"quick", no_argument, NULL, O_QUICK},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     uint64_t v;
-    opt = (typeof(opt)){.rounds = 9, .threads = bench_cpus(), .iterations = 5000, .jobs = 20000,
-                        .warmup = 1000};
+    opt = (typeof(opt)){
+        .rounds = 9, .threads = bench_cpus(), .iterations = 5000, .jobs = 20000, .warmup = 1000};
     for (int ch; (ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
         if (ch == 'h') {
             usage(stdout);

@@ -265,8 +265,7 @@ static void isolated_done(weft_request_t *req, weft_response_t *res, weft_future
     if (err == WEFT_PROCPOOL_ECRASH)
         snprintf(text, sizeof(text), "the isolated worker crashed: %s", msg ? msg : "");
     else
-        snprintf(text, sizeof(text), "the isolated job failed: %s",
-                 msg ? msg : weft_strerror(err));
+        snprintf(text, sizeof(text), "the isolated job failed: %s", msg ? msg : weft_strerror(err));
     weft_response_send_error(res, err == -ETIMEDOUT ? 504 : err == -ECANCELED ? 503 : 500, text);
 }
 
@@ -278,8 +277,8 @@ static void isolated_submit(weft_response_t *res, weft_request_t *req, struct de
     int r = weft_procpool_submit_ex(d->procs, job, arg, len, &jo, &f);
     if (r < 0) {
         weft_response_header(res, "Retry-After", "1");
-        weft_response_send_error(res, 503, r == -EAGAIN ? "the process pool is full"
-                                                        : "the process pool is closed");
+        weft_response_send_error(
+            res, 503, r == -EAGAIN ? "the process pool is full" : "the process pool is closed");
         return;
     }
     weft_offload_future(req, res, f, isolated_done, NULL);

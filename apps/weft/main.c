@@ -254,7 +254,7 @@ static int build(struct parts *p, const struct cli *cli)
 
 int main(int argc, char **argv)
 {
-    weft_demo_register_jobs(); /* a process-pool worker runs only these: */
+    weft_demo_register_jobs();            /* a process-pool worker runs only these: */
     weft_procpool_child_main(argc, argv); /* it never returns from here */
     struct cli cli;
     int r = weft_cli_parse(argc, argv, &cli);

@@ -135,24 +135,24 @@ WEFT_API void weft_procjob_fail(weft_procjob_t *job, int err, const char *msg);
 /* ---- the pool (in the program proper) --------------------------------------- */
 
 typedef struct {
-    unsigned workers;         /* worker processes; 0: 2 */
-    size_t queue_capacity;    /* jobs waiting for a worker; 0: unbounded */
-    int64_t job_deadline_ms;  /* <= 0: none; past it: -ETIMEDOUT, SIGKILL */
-    size_t memory_limit;      /* bytes of address space per worker
-                                 (RLIMIT_AS); 0: none. Ignored, with a
-                                 warning, under ASan and TSan, whose shadow
-                                 memory no such limit admits */
-    size_t shm_size;          /* inline bytes each way per worker (a memfd
-                                 segment; pages cost only once touched);
-                                 larger arguments and results go through a
-                                 memfd of their own. 0: 1 MiB */
-    const char *name;         /* argv[0] of the workers (ps), logs;
-                                 NULL: "weft-procpool" */
+    unsigned workers;              /* worker processes; 0: 2 */
+    size_t queue_capacity;         /* jobs waiting for a worker; 0: unbounded */
+    int64_t job_deadline_ms;       /* <= 0: none; past it: -ETIMEDOUT, SIGKILL */
+    size_t memory_limit;           /* bytes of address space per worker
+                                      (RLIMIT_AS); 0: none. Ignored, with a
+                                      warning, under ASan and TSan, whose shadow
+                                      memory no such limit admits */
+    size_t shm_size;               /* inline bytes each way per worker (a memfd
+                                      segment; pages cost only once touched);
+                                      larger arguments and results go through a
+                                      memfd of their own. 0: 1 MiB */
+    const char *name;              /* argv[0] of the workers (ps), logs;
+                                      NULL: "weft-procpool" */
     weft_restart_policy_t restart; /* zero: 32 restarts in 1 s, then a
                                       backoff from 100 ms to 1 s */
-    const char *const *env;   /* environment changes for the workers, as
-                                 weft_spawn_options_t.env; may be NULL;
-                                 borrowed for the pool's life */
+    const char *const *env;        /* environment changes for the workers, as
+                                      weft_spawn_options_t.env; may be NULL;
+                                      borrowed for the pool's life */
 } weft_procpool_options_t;
 
 typedef struct {
@@ -194,8 +194,8 @@ WEFT_API int weft_procpool_submit_ex(weft_procpool_t *pp, const char *name, cons
  * a new reference to the job's future; a failure to submit is a future
  * rejected with that error. NULL only when out of memory (errno ENOMEM).
  */
-WEFT_API weft_future_t *weft_procpool_submit(weft_procpool_t *pp, const char *name,
-                                             const void *arg, size_t len);
+WEFT_API weft_future_t *weft_procpool_submit(weft_procpool_t *pp, const char *name, const void *arg,
+                                             size_t len);
 
 /*
  * weft_procpool_result - the bytes of a fulfilled job's future: a pointer

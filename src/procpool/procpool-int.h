@@ -41,14 +41,14 @@
 #include "sync/clock.h"
 #include "weft/procpool.h"
 
-#define PP_WORKER_FLAG  "--weft-procpool-worker"
-#define PP_SHM_NAME     "weft-procpool"
-#define PP_MSG_MAX      512 /* a failure's message, its NUL included */
-#define PP_DEFAULT_SHM  (1024 * 1024)
-#define PP_MAX_WORKERS  256
-#define PP_MAX_JOBS     256
-#define PP_SOCK_FD      3 /* in the worker */
-#define PP_SHM_FD       4
+#define PP_WORKER_FLAG "--weft-procpool-worker"
+#define PP_SHM_NAME    "weft-procpool"
+#define PP_MSG_MAX     512 /* a failure's message, its NUL included */
+#define PP_DEFAULT_SHM (1024 * 1024)
+#define PP_MAX_WORKERS 256
+#define PP_MAX_JOBS    256
+#define PP_SOCK_FD     3 /* in the worker */
+#define PP_SHM_FD      4
 
 /* ---- registry.c ---- */
 weft_procjob_fn weft__procjob_lookup(const char *name) WEFT_INTERNAL;
@@ -128,7 +128,7 @@ enum pp_slot_state {
     PS_EMPTY,    /* no process: waiting to (re)start at restart_at_ns */
     PS_STARTING, /* spawned, not yet ready */
     PS_IDLE,
-    PS_BUSY,     /* running slot->job (NULL once it was cancelled) */
+    PS_BUSY, /* running slot->job (NULL once it was cancelled) */
 };
 
 struct pp_slot {
@@ -162,16 +162,16 @@ struct weft_procpool {
     char name[32];
     const char **env; /* opts.env plus the sanitizers' options */
 
-    struct pp_slot *slots; /* opts.workers of them */
-    struct pp_job *head, *tail; /* the queue (mu) */
-    size_t queued, running;     /* mu */
+    struct pp_slot *slots;       /* opts.workers of them */
+    struct pp_job *head, *tail;  /* the queue (mu) */
+    size_t queued, running;      /* mu */
     unsigned n_deadlines_queued; /* queued jobs with a deadline (mu) */
-    unsigned space_waiters;     /* mu */
-    bool intake_closed;         /* mu */
-    bool stopping;              /* mu: the supervisor stops the workers and exits */
-    bool closed;                /* close finished (close_mu) */
-    weft_restarts_t restarts;   /* supervisor only */
-    bool degraded;              /* mu */
+    unsigned space_waiters;      /* mu */
+    bool intake_closed;          /* mu */
+    bool stopping;               /* mu: the supervisor stops the workers and exits */
+    bool closed;                 /* close finished (close_mu) */
+    weft_restarts_t restarts;    /* supervisor only */
+    bool degraded;               /* mu */
     weft_log_episode_t degraded_log;
     /* counters (mu) */
     uint64_t submitted, completed, failed, cancelled, timed_out, rejected, crashed, replaced;

@@ -92,8 +92,10 @@ static int resolve(struct weft_procpool *pp, const weft_procpool_options_t *opts
     snprintf(pp->name, sizeof(pp->name), "%s", pp->opts.name ? pp->opts.name : "weft-procpool");
     pp->memory_limit = pp->opts.memory_limit;
     if (pp->memory_limit && UNDER_SANITIZER) {
-        weft_log(WEFT_LOG_WARN, "%s: memory_limit ignored: a sanitizer's shadow memory does not "
-                 "fit under RLIMIT_AS", pp->name);
+        weft_log(WEFT_LOG_WARN,
+                 "%s: memory_limit ignored: a sanitizer's shadow memory does not "
+                 "fit under RLIMIT_AS",
+                 pp->name);
         pp->memory_limit = 0;
     }
     weft_restart_policy_t rp = pp->opts.restart;

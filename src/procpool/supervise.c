@@ -115,8 +115,8 @@ static void start_due(struct weft_procpool *pp, int64_t now)
 
 /* The result a worker announced, copied out of its segment or memfd into
    a new weft_procpool_result_t; on failure o->err says why. */
-static void take_result(struct weft_procpool *pp, struct pp_slot *s, const struct pp_msg *m,
-                        int fd, struct pp_outcome *o)
+static void take_result(struct weft_procpool *pp, struct pp_slot *s, const struct pp_msg *m, int fd,
+                        struct pp_outcome *o)
 {
     const unsigned char *src = s->shm + pp->shm_size;
     size_t mapped = 0;
@@ -289,8 +289,8 @@ static void handle_death(struct weft_procpool *pp, struct pp_slot *s, struct pp_
         weft_log(WEFT_LOG_ERROR, "%s: worker %d %s%s%s%s", pp->name, (int)weft_proc_pid(s->proc),
                  how, j ? " running job \"" : "", j ? j->name : "", j ? "\"" : "");
     else
-        weft_log(WEFT_LOG_DEBUG, "%s: worker %d %s: %s", pp->name, (int)weft_proc_pid(s->proc),
-                 how, s->killed_for);
+        weft_log(WEFT_LOG_DEBUG, "%s: worker %d %s: %s", pp->name, (int)weft_proc_pid(s->proc), how,
+                 s->killed_for);
     if (j) {
         j->state = PJ_ENDED;
         j->slot = NULL;
@@ -303,8 +303,8 @@ static void handle_death(struct weft_procpool *pp, struct pp_slot *s, struct pp_
     }
     weft_proc_free(s->proc);
     close(s->sock);
-    *s = (struct pp_slot){.index = s->index, .state = PS_EMPTY, .sock = -1,
-                          .shm_fd = s->shm_fd, .shm = s->shm};
+    *s = (struct pp_slot){
+        .index = s->index, .state = PS_EMPTY, .sock = -1, .shm_fd = s->shm_fd, .shm = s->shm};
     if (!pp->stopping)
         schedule_restart_locked(pp, s, !ours, weft__now_ns());
     pthread_mutex_unlock(&pp->mu);
@@ -376,10 +376,10 @@ static int poll_once(struct weft_procpool *pp, struct pollfd *pfd)
     pfd[0] = (struct pollfd){.fd = pp->wake_fd, .events = POLLIN};
     for (unsigned i = 0; i < pp->opts.workers; i++) {
         struct pp_slot *s = &pp->slots[i];
-        pfd[1 + 2 * i] = (struct pollfd){.fd = s->proc && !s->sock_done ? s->sock : -1,
-                                         .events = POLLIN};
-        pfd[2 + 2 * i] = (struct pollfd){.fd = s->proc ? weft_proc_fd(s->proc) : -1,
-                                         .events = POLLIN};
+        pfd[1 + 2 * i] =
+            (struct pollfd){.fd = s->proc && !s->sock_done ? s->sock : -1, .events = POLLIN};
+        pfd[2 + 2 * i] =
+            (struct pollfd){.fd = s->proc ? weft_proc_fd(s->proc) : -1, .events = POLLIN};
     }
     int timeout = -1;
     if (next != WEFT_FOREVER) {

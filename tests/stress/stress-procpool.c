@@ -51,7 +51,8 @@ static void *monitor(void *arg)
     while (!atomic_load(&r->done)) {
         weft_procpool_stats_t s;
         weft_procpool_stats(r->pp, &s);
-        if (s.submitted != s.completed + s.failed + s.cancelled + s.timed_out + s.queued + s.running)
+        if (s.submitted !=
+            s.completed + s.failed + s.cancelled + s.timed_out + s.queued + s.running)
             atomic_fetch_add(&r->bad_snapshots, 1);
         weft_test_sleep_ms(1);
     }

@@ -43,8 +43,8 @@ static void check_generated(weft_future_t *f, size_t n)
 static void results_of_every_size(void **state)
 {
     weft_procpool_t *pp = pool(2, 64 * 1024);
-    static const size_t sizes[] = {0,         1,         4096,           65535, 65536, 65537,
-                                   1u << 20, (1u << 20) + 3, 16u << 20};
+    static const size_t sizes[] = {0,     1,        4096,           65535,    65536,
+                                   65537, 1u << 20, (1u << 20) + 3, 16u << 20};
     for (size_t i = 0; i < (sizeof(sizes) / sizeof(sizes[0])); i++) {
         size_t n = sizes[i];
         weft_future_t *f = weft_procpool_submit(pp, "gen", &n, sizeof(n));
