@@ -115,9 +115,14 @@ static int make_slots(struct weft_procpool *pp)
         return -ENOMEM;
     for (unsigned i = 0; i < pp->opts.workers; i++) {
         struct pp_slot *s = &pp->slots[i];
-        *s = (struct pp_slot){.index = i, .state = PS_EMPTY, .sock = -1, .shm_fd = -1};
-        if (!(s->shm = weft_shm_create(PP_SHM_NAME, 2 * pp->shm_size, &s->shm_fd)))
+        *s = (struct pp_slot){
+            .index = i, .state = PS_EMPTY, .sock = -1, .shm_fd = -1, .pending_fd = -1};
+        if (!(s->shm =
+                  weft_shm_create(PP_SHM_NAME, weft__pp_segment_size(pp->shm_size), &s->shm_fd)))
             return -errno;
+        s->ctl = (struct pp_ctl *)s->shm;
+        s->args = s->shm + PP_CTL_SIZE;
+        s->results = s->args + pp->shm_size;
     }
     return 0;
 }
@@ -126,8 +131,9 @@ static void free_slots(struct weft_procpool *pp)
 {
     for (unsigned i = 0; pp->slots && i < pp->opts.workers; i++) {
         struct pp_slot *s = &pp->slots[i];
-        weft_shm_unmap(s->shm, 2 * pp->shm_size);
-        s->shm = NULL;
+        weft_shm_unmap(s->shm, weft__pp_segment_size(pp->shm_size));
+        s->shm = s->args = s->results = NULL;
+        s->ctl = NULL;
         if (s->shm_fd >= 0)
             close(s->shm_fd);
         s->shm_fd = -1;

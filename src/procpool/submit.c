@@ -3,9 +3,8 @@
  * idle worker, and the cancel node that hears of a cancelled future.
  *
  * A submitter that finds a worker idle hands the job over itself (copy
- * into the worker's segment, one packet on its socket), under mu: the
- * supervisor is not woken for it, which keeps an empty round trip to one
- * wake of the worker and one of the waiter. Otherwise the job waits in
+ * into the worker's segment, the request into its box, a doorbell only
+ * if the worker sleeps), under mu: the supervisor is not woken for it. Otherwise the job waits in
  * the queue, and the supervisor hands it on when a worker turns idle.
  *
  * Lock: mu, never held while a future is settled or cancelled.
@@ -167,7 +166,7 @@ static struct pp_job *job_new(struct weft_procpool *pp, const char *name, const 
 static bool dispatch_locked(struct weft_procpool *pp, struct pp_slot *s, struct pp_job *j)
 {
     if (j->arg_fd < 0 && j->len)
-        memcpy(s->shm, j->arg, j->len);
+        memcpy(s->args, j->arg, j->len);
     struct pp_msg m = {.type = PP_REQUEST,
                        .flags = j->arg_fd >= 0 ? PP_IN_FD : 0,
                        .len = j->len,
@@ -177,7 +176,7 @@ static bool dispatch_locked(struct weft_procpool *pp, struct pp_slot *s, struct 
     j->slot = s;
     j->state = PJ_RUNNING;
     pp->running++;
-    if (weft__pp_send(s->sock, &m, j->name, j->arg_fd) < 0) {
+    if (weft__pp_post(&s->ctl->req, s->sock, &m, j->name, j->arg_fd) < 0) {
         s->job = NULL; /* out of service until it is reaped */
         j->slot = NULL;
         j->state = PJ_ENDED;

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "procpool/procpool-int.h"
+#include "sync/spin.h"
 #include "sync/thread.h"
 
 void weft__pp_wake(struct weft_procpool *pp)
@@ -67,6 +68,8 @@ static int spawn_slot(struct weft_procpool *pp, struct pp_slot *s)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
+    memset(s->ctl, 0, PP_CTL_SIZE); /* nobody else maps it: the last worker is reaped */
+    s->res_seen = 0;
     char inline_size[24], limit[24];
     snprintf(inline_size, sizeof(inline_size), "%zu", pp->shm_size);
     snprintf(limit, sizeof(limit), "%zu", pp->memory_limit);
@@ -118,7 +121,7 @@ static void start_due(struct weft_procpool *pp, int64_t now)
 static void take_result(struct weft_procpool *pp, struct pp_slot *s, const struct pp_msg *m, int fd,
                         struct pp_outcome *o)
 {
-    const unsigned char *src = s->shm + pp->shm_size;
+    const unsigned char *src = s->results;
     size_t mapped = 0;
     if (fd >= 0) {
         src = weft_shm_map(fd, &mapped);
@@ -202,16 +205,13 @@ static void worker_ready(struct weft_procpool *pp, struct pp_slot *s)
     pthread_mutex_unlock(&pp->mu);
 }
 
-static void handle_message(struct weft_procpool *pp, struct pp_slot *s, const struct pp_msg *m,
-                           const char *text, int fd, struct pp_job **settle)
+static void handle_answer(struct weft_procpool *pp, struct pp_slot *s, const struct pp_msg *m,
+                          const char *text, int fd, struct pp_job **settle)
 {
-    if (m->type == PP_READY || m->type == PP_REQUEST) {
+    if (m->type == PP_REQUEST) {
         if (fd >= 0)
             close(fd);
-        if (m->type == PP_READY)
-            worker_ready(pp, s);
-        else
-            protocol_error(pp, s, settle);
+        protocol_error(pp, s, settle);
         return;
     }
     struct pp_outcome o = {0};
@@ -226,7 +226,21 @@ static void handle_message(struct weft_procpool *pp, struct pp_slot *s, const st
     job_answered(pp, s, &o, settle);
 }
 
-/* Reads every message waiting on s's socket. */
+/* Takes the answer in s's box, if there is one: true if there was. */
+static bool check_answer(struct weft_procpool *pp, struct pp_slot *s, struct pp_job **settle)
+{
+    struct pp_msg m;
+    char text[PP_MSG_MAX];
+    int fd, r = weft__pp_take(&s->ctl->res, &s->res_seen, s->sock, &s->pending_fd, &m, text, &fd);
+    if (r < 0)
+        protocol_error(pp, s, settle);
+    else if (r == 1)
+        handle_answer(pp, s, &m, text, fd, settle);
+    return r != 0;
+}
+
+/* Reads every packet waiting on s's socket: READY, doorbells (the box is
+   checked after), the memfd of an answer not yet in the box. */
 static void drain_socket(struct weft_procpool *pp, struct pp_slot *s, struct pp_job **settle)
 {
     while (!s->sock_done) {
@@ -243,7 +257,13 @@ static void drain_socket(struct weft_procpool *pp, struct pp_slot *s, struct pp_
             s->sock_done = true;
             return;
         }
-        handle_message(pp, s, &m, text, fd, settle);
+        if (m.type == PP_READY) {
+            worker_ready(pp, s);
+        } else if (m.type == PP_FD) {
+            if (s->pending_fd >= 0)
+                close(s->pending_fd);
+            s->pending_fd = fd;
+        }
     }
 }
 
@@ -270,6 +290,7 @@ static void schedule_restart_locked(struct weft_procpool *pp, struct pp_slot *s,
 static void handle_death(struct weft_procpool *pp, struct pp_slot *s, struct pp_job **settle)
 {
     drain_socket(pp, s, settle);
+    check_answer(pp, s, settle); /* an answer that made it out counts */
     int status = 0;
     /* Reaped under mu: the cancel node may signal this process meanwhile,
        and must not find its pidfd closed under it. */
@@ -303,8 +324,17 @@ static void handle_death(struct weft_procpool *pp, struct pp_slot *s, struct pp_
     }
     weft_proc_free(s->proc);
     close(s->sock);
-    *s = (struct pp_slot){
-        .index = s->index, .state = PS_EMPTY, .sock = -1, .shm_fd = s->shm_fd, .shm = s->shm};
+    if (s->pending_fd >= 0)
+        close(s->pending_fd);
+    *s = (struct pp_slot){.index = s->index,
+                          .state = PS_EMPTY,
+                          .sock = -1,
+                          .pending_fd = -1,
+                          .shm_fd = s->shm_fd,
+                          .shm = s->shm,
+                          .ctl = s->ctl,
+                          .args = s->args,
+                          .results = s->results};
     if (!pp->stopping)
         schedule_restart_locked(pp, s, !ours, weft__now_ns());
     pthread_mutex_unlock(&pp->mu);
@@ -367,8 +397,8 @@ static int64_t next_event_locked(struct weft_procpool *pp)
 /* ---- the loop -------------------------------------------------------------------- */
 
 /* pollfds: [0] the doorbell, then per slot its socket and its pidfd
-   (fd -1, ignored by poll, where there is none). */
-static int poll_once(struct weft_procpool *pp, struct pollfd *pfd)
+   (fd -1, ignored by poll, where there is none). hot: do not sleep. */
+static int poll_once(struct weft_procpool *pp, struct pollfd *pfd, bool hot)
 {
     pthread_mutex_lock(&pp->mu);
     int64_t next = next_event_locked(pp);
@@ -382,11 +412,50 @@ static int poll_once(struct weft_procpool *pp, struct pollfd *pfd)
             (struct pollfd){.fd = s->proc ? weft_proc_fd(s->proc) : -1, .events = POLLIN};
     }
     int timeout = -1;
-    if (next != WEFT_FOREVER) {
+    if (hot) {
+        timeout = 0;
+    } else if (next != WEFT_FOREVER) {
         int64_t left = next - weft__now_ns();
         timeout = left <= 0 ? 0 : (int)((left + WEFT_NS_PER_MS - 1) / WEFT_NS_PER_MS);
     }
     return poll(pfd, 1 + 2 * pp->opts.workers, timeout);
+}
+
+static void set_spinning(struct weft_procpool *pp, uint32_t on)
+{
+    for (unsigned i = 0; i < pp->opts.workers; i++)
+        if (pp->slots[i].proc)
+            atomic_store_explicit(&pp->slots[i].ctl->res.spinning, on, memory_order_seq_cst);
+}
+
+static bool any_answer(struct weft_procpool *pp)
+{
+    for (unsigned i = 0; i < pp->opts.workers; i++)
+        if (pp->slots[i].proc && weft__pp_ready(&pp->slots[i].ctl->res, pp->slots[i].res_seen))
+            return true;
+    return false;
+}
+
+/* Spins a moment for the next answer instead of sleeping for it: after
+   an answer (the next job of a stream is likely on its way) or while jobs
+   run. Workers see `spinning` and skip the doorbell. True if an answer
+   came. */
+static bool linger(struct weft_procpool *pp, bool answered)
+{
+    pthread_mutex_lock(&pp->mu);
+    bool worth = (answered || pp->running) && !pp->stopping;
+    pthread_mutex_unlock(&pp->mu);
+    if (!worth)
+        return false;
+    struct weft__spin spin = weft__spin_begin(PP_SPIN_NS, WEFT_FOREVER);
+    set_spinning(pp, 1);
+    while (!any_answer(pp) && weft__pp_spin_next(&spin))
+        ;
+    set_spinning(pp, 0);
+    /* seq_cst: a worker that saw spinning set skipped its doorbell, and
+       its seq store came first, so this load sees it. */
+    atomic_thread_fence(memory_order_seq_cst);
+    return any_answer(pp);
 }
 
 static bool stopping(struct weft_procpool *pp)
@@ -442,27 +511,32 @@ void *weft__pp_supervisor_main(void *arg)
 {
     struct weft_procpool *pp = arg;
     struct pollfd pfd[1 + 2 * PP_MAX_WORKERS];
+    bool hot = false;
     weft__thread_set_name(pp->name);
     while (!stopping(pp)) {
         start_due(pp, weft__now_ns());
-        if (poll_once(pp, pfd) < 0 && errno != EINTR) {
+        if (poll_once(pp, pfd, hot) < 0 && errno != EINTR) {
             weft_log(WEFT_LOG_ERROR, "%s: poll: %s", pp->name, weft_strerror(-errno));
             usleep(10000); /* do not spin on a persistent error */
             continue;
         }
         struct pp_job *settle = NULL;
         uint64_t rung;
+        bool answered = false;
         if (pfd[0].revents)
             (void)!read(pp->wake_fd, &rung, sizeof(rung));
         for (unsigned i = 0; i < pp->opts.workers; i++) {
             struct pp_slot *s = &pp->slots[i];
             if (pfd[1 + 2 * i].revents && s->proc)
                 drain_socket(pp, s, &settle);
+            if (s->proc)
+                answered |= check_answer(pp, s, &settle);
             if (pfd[2 + 2 * i].revents && s->proc)
                 handle_death(pp, s, &settle);
         }
         expire(pp, weft__now_ns(), &settle);
         settle_all(settle);
+        hot = linger(pp, answered);
     }
     stop_workers(pp);
     return NULL;

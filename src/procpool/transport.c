@@ -1,10 +1,16 @@
 /*
  * transport.c - the messages between a pool and its workers.
  *
- * One SOCK_SEQPACKET socketpair per worker: a packet is a message, so
- * there is no framing to get wrong, and a memfd can ride along with
- * SCM_RIGHTS. Each side has at most one message in flight to the other
- * (a request, then its answer), so a send never finds the socket full.
+ * Messages (a request, its answer) sit in the control page at the start
+ * of the worker's segment, one box each way (struct pp_box): the writer
+ * fills the box and bumps its sequence number. A reader expecting one
+ * soon spins on the number (PP_SPIN_NS), so back-to-back jobs cost no
+ * system call on either side; otherwise it sleeps on the socket, and the
+ * writer rings it (a DOORBELL packet). The socket is a SOCK_SEQPACKET
+ * socketpair per worker: a packet is a message (no framing), a memfd
+ * rides along with SCM_RIGHTS, and EOF says the other side is gone. Each
+ * side has at most one message in flight to the other, so the socket
+ * never fills, save with doorbells nobody needed (dropped then).
  *
  * Payloads (arguments, results) do not go through the socket: up to the
  * pool's shm_size they sit in the worker's segment, a memfd mapped by both
@@ -77,9 +83,9 @@ static bool well_formed(const struct pp_msg *m, size_t got, bool truncated, int 
 {
     if (truncated || got < sizeof(*m) || m->text_len != got - sizeof(*m))
         return false;
-    if (m->type < PP_READY || m->type > PP_FAILED || m->text_len >= PP_MSG_MAX)
+    if (m->type < PP_READY || m->type > PP_FD || m->text_len >= PP_MSG_MAX)
         return false;
-    return ((m->flags & PP_IN_FD) != 0) == (fd >= 0);
+    return (m->type == PP_FD) == (fd >= 0);
 }
 
 int weft__pp_recv(int sock, bool nonblocking, struct pp_msg *m, char *text, int *fd)
@@ -112,6 +118,61 @@ int weft__pp_recv(int sock, bool nonblocking, struct pp_msg *m, char *text, int 
     text[m->text_len] = '\0';
     *fd = got_fd;
     return 0;
+}
+
+int weft__pp_post(struct pp_box *box, int sock, const struct pp_msg *m, const char *text, int fd)
+{
+    int r;
+    if (fd >= 0) { /* the memfd first: it is in the socket before the box fills */
+        struct pp_msg pkt = {.type = PP_FD};
+        if ((r = weft__pp_send(sock, &pkt, NULL, fd)) < 0)
+            return r;
+    }
+    box->msg = *m;
+    if (m->text_len)
+        memcpy(box->text, text, m->text_len);
+    atomic_fetch_add_explicit(&box->seq, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&box->spinning, memory_order_seq_cst))
+        return 0; /* it will see seq move */
+    struct pp_msg bell = {.type = PP_DOORBELL};
+    r = weft__pp_send(sock, &bell, NULL, -1);
+    return r == -EAGAIN ? 0 : r; /* full of doorbells already: rung */
+}
+
+/* The memfd sent ahead of a PP_IN_FD message: pending, or in the socket
+   (already queued: it was sent before the box filled). */
+static int ahead_fd(int sock, int *pending)
+{
+    int fd = *pending;
+    *pending = -1;
+    while (fd < 0) {
+        struct pp_msg pkt;
+        char text[PP_MSG_MAX];
+        int r = weft__pp_recv(sock, true, &pkt, text, &fd);
+        if (r < 0)
+            return -EPROTO;
+        if (pkt.type != PP_FD && pkt.type != PP_DOORBELL)
+            return -EPROTO;
+    }
+    return fd;
+}
+
+int weft__pp_take(struct pp_box *box, uint32_t *seen, int sock, int *pending, struct pp_msg *m,
+                  char *text, int *fd)
+{
+    *fd = -1;
+    uint32_t seq = atomic_load_explicit(&box->seq, memory_order_acquire);
+    if (seq == *seen)
+        return 0;
+    *seen = seq;
+    *m = box->msg; /* a copy: the other side may be broken, check the copy */
+    if (m->type < PP_REQUEST || m->type > PP_FAILED || m->text_len >= PP_MSG_MAX)
+        return -EPROTO;
+    memcpy(text, box->text, m->text_len);
+    text[m->text_len] = '\0';
+    if (m->flags & PP_IN_FD)
+        return (*fd = ahead_fd(sock, pending)) < 0 ? -EPROTO : 1;
+    return 1;
 }
 
 int weft__pp_memfd_with(const void *data, size_t len)
