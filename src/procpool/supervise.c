@@ -428,11 +428,15 @@ static void set_spinning(struct weft_procpool *pp, uint32_t on)
             atomic_store_explicit(&pp->slots[i].ctl->res.spinning, on, memory_order_seq_cst);
 }
 
-static bool any_answer(struct weft_procpool *pp)
+/* Whether some worker's answer box moved. seq_cst when it is the check
+   after the spin (see linger). */
+static bool any_answer(struct weft_procpool *pp, memory_order mo)
 {
-    for (unsigned i = 0; i < pp->opts.workers; i++)
-        if (pp->slots[i].proc && weft__pp_ready(&pp->slots[i].ctl->res, pp->slots[i].res_seen))
+    for (unsigned i = 0; i < pp->opts.workers; i++) {
+        struct pp_slot *s = &pp->slots[i];
+        if (s->proc && atomic_load_explicit(&s->ctl->res.seq, mo) != s->res_seen)
             return true;
+    }
     return false;
 }
 
@@ -449,13 +453,12 @@ static bool linger(struct weft_procpool *pp, bool answered)
         return false;
     struct weft__spin spin = weft__spin_begin(PP_SPIN_NS, WEFT_FOREVER);
     set_spinning(pp, 1);
-    while (!any_answer(pp) && weft__pp_spin_next(&spin))
+    while (!any_answer(pp, memory_order_acquire) && weft__pp_spin_next(&spin))
         ;
     set_spinning(pp, 0);
-    /* seq_cst: a worker that saw spinning set skipped its doorbell, and
-       its seq store came first, so this load sees it. */
-    atomic_thread_fence(memory_order_seq_cst);
-    return any_answer(pp);
+    /* Both seq_cst: a worker that saw spinning still set skipped its
+       doorbell, and its seq store came before, so this load sees it. */
+    return any_answer(pp, memory_order_seq_cst);
 }
 
 static bool stopping(struct weft_procpool *pp)
