@@ -117,6 +117,7 @@ WEFT_API void weft_procpool_child_main(int argc, char **argv);
  * (NULL is fine with len 0). A second answer is ignored. -ENOMEM when the
  * result cannot be stored (a memory limit): the job then fails with
  * -ENOMEM unless it answers otherwise.
+ * Thread-safety: the job's own code, in the worker, while it runs.
  */
 WEFT_API int weft_procjob_return(weft_procjob_t *job, const void *data, size_t len);
 
@@ -124,12 +125,14 @@ WEFT_API int weft_procjob_return(weft_procjob_t *job, const void *data, size_t l
  * weft_procjob_result_buffer - the result, written in place: a buffer of
  * len bytes (in shared memory: no copy) the job fills before it returns;
  * calling it again replaces the earlier buffer. NULL with errno ENOMEM.
+ * Thread-safety: the job's own code, in the worker, while it runs.
  */
 WEFT_API void *weft_procjob_result_buffer(weft_procjob_t *job, size_t len);
 
 /* weft_procjob_fail - the job failed: its future is rejected with err
    (negative errno; else -EINVAL) and msg (copied, up to 511 bytes; may be
-   NULL). A second answer is ignored. */
+   NULL). A second answer is ignored.
+   Thread-safety: the job's own code, in the worker, while it runs. */
 WEFT_API void weft_procjob_fail(weft_procjob_t *job, int err, const char *msg);
 
 /* ---- the pool (in the program proper) --------------------------------------- */
@@ -172,6 +175,7 @@ typedef struct {
  * the queue). opts NULL: defaults. Returns NULL with errno: ENOEXEC (the
  * program never called weft_procpool_child_main), EINVAL, ENOMEM, or what
  * creating the thread or the shared memory said.
+ * Thread-safety: any thread.
  */
 WEFT_API weft_procpool_t *weft_procpool_new(const weft_procpool_options_t *opts);
 
@@ -183,7 +187,10 @@ WEFT_API weft_procpool_t *weft_procpool_new(const weft_procpool_options_t *opts)
  * waits for room, or returns -EAGAIN with opts->nonblocking. Returns 0, or
  * with *out NULL: -EAGAIN, -EPIPE (closed), -ENOENT (no job of that name),
  * -EINVAL, -ENOMEM, -EDEADLK (it would wait on a loop thread), or what
- * creating the memfd of a large argument said.
+ * creating the memfd of a large argument said. Failure atomicity: on an
+ * error nothing was queued and nothing is counted but -EAGAIN (rejected).
+ * Thread-safety: any thread (a loop thread: nonblocking, or -EDEADLK when
+ * it would wait).
  */
 WEFT_API int weft_procpool_submit_ex(weft_procpool_t *pp, const char *name, const void *arg,
                                      size_t len, const weft_procjob_options_t *opts,
@@ -193,6 +200,7 @@ WEFT_API int weft_procpool_submit_ex(weft_procpool_t *pp, const char *name, cons
  * weft_procpool_submit - submit_ex with the defaults (waiting while full):
  * a new reference to the job's future; a failure to submit is a future
  * rejected with that error. NULL only when out of memory (errno ENOMEM).
+ * Thread-safety: any thread but a loop thread (there: -EDEADLK when full).
  */
 WEFT_API weft_future_t *weft_procpool_submit(weft_procpool_t *pp, const char *name, const void *arg,
                                              size_t len);
@@ -200,7 +208,10 @@ WEFT_API weft_future_t *weft_procpool_submit(weft_procpool_t *pp, const char *na
 /*
  * weft_procpool_result - the bytes of a fulfilled job's future: a pointer
  * to them (borrowed from f, NUL-terminated) and *len; NULL (and *len 0)
- * if f is not fulfilled with a result. len may be NULL.
+ * if f is not fulfilled with a result. len may be NULL. The data may also
+ * be taken with weft_future_take_ptr (then free() the
+ * weft_procpool_result_t).
+ * Thread-safety: any thread holding a reference to f.
  */
 WEFT_API const void *weft_procpool_result(const weft_future_t *f, size_t *len);
 
@@ -211,11 +222,16 @@ WEFT_API const void *weft_procpool_result(const weft_future_t *f, size_t *len);
  * killed), stop the workers and reap every one: afterwards no child of
  * the pool is left, not even a zombie, and none of its shared memory is
  * mapped or open. Returns 0, or -ETIMEDOUT if it had to cancel anything;
- * -EDEADLK on a loop thread with a drain other than 0. Repeatable.
+ * -EDEADLK on a loop thread with a drain other than 0. Repeatable. Even
+ * with a drain of 0 it waits for the workers to exit: up to 2 s for an
+ * idle one (it exits at EOF), then SIGKILL.
+ * Thread-safety: any thread; concurrent closes wait for the first.
  */
 WEFT_API int weft_procpool_close(weft_procpool_t *pp, int64_t drain_timeout_ms);
 
-/* weft_procpool_free - close(0) if needed, then free. NULL is fine. */
+/* weft_procpool_free - close(0) if needed, then free. NULL is fine.
+   Thread-safety: any thread, once nothing else uses pp. Futures of its
+   jobs stay valid (they are refcounted). */
 WEFT_API void weft_procpool_free(weft_procpool_t *pp);
 
 /*
@@ -236,10 +252,12 @@ typedef struct {
     bool degraded; /* a replacement is being held back by the intensity */
 } weft_procpool_stats_t;
 
+/* Thread-safety: any thread. */
 WEFT_API void weft_procpool_stats(weft_procpool_t *pp, weft_procpool_stats_t *out);
 
 /* The pids of the live workers, up to max of them in pids; returns how
-   many there are (for tests and /status pages). */
+   many there are (for tests and /status pages). Thread-safety: any
+   thread; a snapshot. */
 WEFT_API unsigned weft_procpool_pids(weft_procpool_t *pp, pid_t *pids, unsigned max);
 
 #ifdef __cplusplus
