@@ -100,7 +100,9 @@ static void start_due(struct weft_procpool *pp, int64_t now)
 {
     for (unsigned i = 0; i < pp->opts.workers; i++) {
         struct pp_slot *s = &pp->slots[i];
-        if (s->state != PS_EMPTY || s->restart_at_ns > now)
+        /* proc, not state: submitters change state (under mu); proc and
+           restart_at_ns are this thread's own. */
+        if (s->proc || s->restart_at_ns > now)
             continue;
         int r = spawn_slot(pp, s);
         if (r == 0)
