@@ -269,16 +269,40 @@ static void isolated_done(weft_request_t *req, weft_response_t *res, weft_future
     weft_response_send_error(res, err == -ETIMEDOUT ? 504 : err == -ECANCELED ? 503 : 500, text);
 }
 
+/* The process pool, started by the first request that needs it (by then
+   the server runs with its final credentials: see demo.h); NULL if it
+   cannot start. */
+static weft_procpool_t *isolated_pool(struct demo *d)
+{
+    /* Acquire: the pool was fully made before it was published. */
+    weft_procpool_t *pp = atomic_load_explicit(&d->procs, memory_order_acquire);
+    if (pp)
+        return pp;
+    pthread_mutex_lock(&d->procs_lock);
+    if (!(pp = atomic_load_explicit(&d->procs, memory_order_relaxed))) {
+        pp = weft_procpool_new(&(weft_procpool_options_t){.workers = 2, .name = "weft-isolated"});
+        if (pp)
+            atomic_store_explicit(&d->procs, pp, memory_order_release);
+        else
+            weft_log(WEFT_LOG_ERROR, "cannot start the process pool: %s", weft_strerror(-errno));
+    }
+    pthread_mutex_unlock(&d->procs_lock);
+    return pp;
+}
+
 static void isolated_submit(weft_response_t *res, weft_request_t *req, struct demo *d,
                             const char *job, const void *arg, size_t len)
 {
     weft_procjob_options_t jo = {.nonblocking = true};
     weft_future_t *f;
-    int r = weft_procpool_submit_ex(d->procs, job, arg, len, &jo, &f);
+    weft_procpool_t *pp = isolated_pool(d);
+    int r = pp ? weft_procpool_submit_ex(pp, job, arg, len, &jo, &f) : -ENOMEM;
     if (r < 0) {
         weft_response_header(res, "Retry-After", "1");
-        weft_response_send_error(
-            res, 503, r == -EAGAIN ? "the process pool is full" : "the process pool is closed");
+        weft_response_send_error(res, 503,
+                                 r == -EAGAIN  ? "the process pool is full"
+                                 : r == -EPIPE ? "the process pool is closed"
+                                               : "the process pool cannot start");
         return;
     }
     weft_offload_future(req, res, f, isolated_done, NULL);
@@ -304,10 +328,11 @@ static void isolated_crash_route(weft_request_t *req, weft_response_t *res, void
 static void isolated_stats_route(weft_request_t *req, weft_response_t *res, void *arg)
 {
     struct demo *d = arg;
+    weft_procpool_t *pp = atomic_load_explicit(&d->procs, memory_order_acquire);
     weft_procpool_stats_t p;
-    weft_procpool_stats(d->procs, &p);
+    weft_procpool_stats(pp, &p); /* zeros before the first /isolated request */
     pid_t pids[64];
-    unsigned n = weft_procpool_pids(d->procs, pids, 64);
+    unsigned n = weft_procpool_pids(pp, pids, 64);
     char json[1536];
     int k = snprintf(json, sizeof(json),
                      "{\"workers\":%u,\"ready\":%u,\"queued\":%zu,\"running\":%zu,"
@@ -365,8 +390,7 @@ weft_app_t *weft_demo_app_new(struct demo *d)
     static const weft_route_options_t streamed = {.stream_body = true, .max_body_size = UPLOAD_MAX};
     for (size_t i = 0; i < sizeof(pattern_buf); i++)
         pattern_buf[i] = (char)('a' + i % 26);
-    if (!d->procs && !(d->procs = weft_procpool_new(NULL)))
-        return NULL;
+    pthread_mutex_init(&d->procs_lock, NULL);
     weft_app_t *app = weft_app_new();
     if (!app)
         return NULL;

@@ -161,7 +161,7 @@ static void take_down(struct parts *p)
     weft_app_free(p->admin_app);
     weft_app_free(p->app);
     weft_pool_free(p->demo.pool);
-    weft_procpool_free(p->demo.procs);
+    weft_procpool_free(atomic_load(&p->demo.procs));
     access_log_close(p->log);
 }
 

@@ -174,7 +174,10 @@ typedef struct {
  * workers (they become ready shortly after; jobs submitted before wait in
  * the queue). opts NULL: defaults. Returns NULL with errno: ENOEXEC (the
  * program never called weft_procpool_child_main), EINVAL, ENOMEM, or what
- * creating the thread or the shared memory said.
+ * creating the thread or the shared memory said. Workers run with the
+ * credentials the process has when each is spawned: in a server that
+ * drops privileges (setuid), make the pool after the drop, or its first
+ * workers keep the old ones.
  * Thread-safety: any thread.
  */
 WEFT_API weft_procpool_t *weft_procpool_new(const weft_procpool_options_t *opts);

@@ -7,7 +7,9 @@
 worker segfault on purpose: the client gets a 500 naming the death, the
 server and every other request (concurrent /plaintext and /isolated/fib)
 are unharmed, and a new worker process -- a child of weft -- is back
-within a second. When weft stops, its workers go with it.
+within a second. The pool starts with the first /isolated request (so its
+workers get the credentials weft serves with, after --user). When weft
+stops, its workers go with it.
 
 Time bounds are behavioural and scale with WEFT_TEST_TIMEOUT_MULTIPLIER.
 """
@@ -88,6 +90,13 @@ class Load(threading.Thread):
 
 class ProcpoolTest(ServerTestCase):
 
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = get_once(cls.port, "/isolated/fib/1")  # starts the pool
+        if r.status != 200:
+            raise AssertionError("/isolated/fib/1: %d %r" % (r.status, r.body))
+
     def test_fib_runs_in_a_worker(self):
         r = get_once(self.port, "/isolated/fib/30")
         self.assertEqual(r.status, 200, r.body)
@@ -154,10 +163,15 @@ class StopTest(unittest.TestCase):
         binary_or_skip()
         srv = WeftServer().start()
         try:
-            w, _ = wait_workers(srv.pid, lambda w: len(w) == WORKERS, 5,
-                                "%d workers" % WORKERS)
+            time.sleep(0.1)
+            self.assertEqual(children(srv.pid), set(),
+                             "workers before the first /isolated request")
+            st = json.loads(get_once(srv.port, "/isolated/stats").body)
+            self.assertEqual(st["workers"], 0)
             self.assertEqual(get_once(srv.port, "/isolated/fib/10").body,
                              b"55\n")
+            w, _ = wait_workers(srv.pid, lambda w: len(w) == WORKERS, 5,
+                                "%d workers" % WORKERS)
         finally:
             rc = srv.stop()
         self.assertEqual(rc, 0, srv.stderr()[-2000:])
