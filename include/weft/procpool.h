@@ -30,8 +30,9 @@
  * whole program again instead of the worker loop.
  *
  * Outcomes of a job's future:
- *   - fulfilled with a pointer to a weft_procpool_result_t (the bytes the
- *     job returned; owned by the future; weft_procpool_result() reads it);
+ *   - fulfilled with a pointer to the bytes the job returned (NUL-
+ *     terminated, owned by the future; weft_procpool_result() gives their
+ *     length too);
  *   - rejected with the job's own error and message (weft_procjob_fail);
  *   - rejected with WEFT_PROCPOOL_ECRASH (-EOWNERDEAD, as a dead pool
  *     thread) and a message naming how the worker died, "worker killed by
@@ -163,10 +164,13 @@ typedef struct {
     bool nonblocking;    /* -EAGAIN instead of waiting while full */
 } weft_procjob_options_t;
 
-/* What a fulfilled job's future points to (weft_future_ptr). */
+/* How a job's result is kept: a fulfilled future's pointer value
+   (weft_future_ptr) is `data` -- the bytes, NUL-terminated, so code that
+   takes a pointer value for a C string (weft_offload_future's default
+   answer) works on text results -- with the length just before it. */
 typedef struct {
     size_t len;
-    unsigned char data[]; /* len bytes, then a NUL (handy for text) */
+    unsigned char data[]; /* len bytes, then a NUL */
 } weft_procpool_result_t;
 
 /*
@@ -211,12 +215,18 @@ WEFT_API weft_future_t *weft_procpool_submit(weft_procpool_t *pp, const char *na
 /*
  * weft_procpool_result - the bytes of a fulfilled job's future: a pointer
  * to them (borrowed from f, NUL-terminated) and *len; NULL (and *len 0)
- * if f is not fulfilled with a result. len may be NULL. The data may also
- * be taken with weft_future_take_ptr (then free() the
- * weft_procpool_result_t).
+ * if f is not fulfilled with a result. len may be NULL. The bytes may
+ * also be taken with weft_future_take_ptr: then the caller owns them, and
+ * frees them with weft_procpool_result_free (weft_procpool_result_len
+ * tells their length).
  * Thread-safety: any thread holding a reference to f.
  */
 WEFT_API const void *weft_procpool_result(const weft_future_t *f, size_t *len);
+
+/* The length of result bytes taken out of a future (weft_future_take_ptr),
+   and freeing them (NULL is fine). Thread-safety: any thread. */
+WEFT_API size_t weft_procpool_result_len(const void *data);
+WEFT_API void weft_procpool_result_free(void *data);
 
 /*
  * weft_procpool_close - stop intake (submits get -EPIPE), run what is

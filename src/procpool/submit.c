@@ -119,7 +119,7 @@ void weft__pp_settle(struct pp_job *j)
     if (j->out.result) {
         weft_procpool_result_t *r = j->out.result;
         j->out.result = NULL;
-        weft_future_fulfill_ptr(j->f, r, free);
+        weft_future_fulfill_ptr(j->f, r->data, weft_procpool_result_free);
     } else {
         weft_future_reject(j->f, j->out.err, j->out.msg[0] ? j->out.msg : NULL);
     }
@@ -289,11 +289,27 @@ weft_future_t *weft_procpool_submit(weft_procpool_t *pp, const char *name, const
     return f;
 }
 
+static weft_procpool_result_t *result_of(const void *data)
+{
+    return weft_container_of((unsigned char *)data, weft_procpool_result_t, data);
+}
+
 const void *weft_procpool_result(const weft_future_t *f, size_t *len)
 {
-    const weft_procpool_result_t *r =
+    const void *data =
         f && weft_future_state(f) == WEFT_FUTURE_FULFILLED ? weft_future_ptr(f) : NULL;
     if (len)
-        *len = r ? r->len : 0;
-    return r ? r->data : NULL;
+        *len = data ? result_of(data)->len : 0;
+    return data;
+}
+
+size_t weft_procpool_result_len(const void *data)
+{
+    return data ? result_of(data)->len : 0;
+}
+
+void weft_procpool_result_free(void *data)
+{
+    if (data)
+        free(result_of(data));
 }

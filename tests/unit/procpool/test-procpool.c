@@ -59,9 +59,18 @@ static void results_of_every_size(void **state)
         check_generated(f, n);
         weft_future_unref(f);
     }
+    /* taking the bytes out of the future */
+    weft_future_t *f = weft_procpool_submit(pp, "echo", "taken", 5);
+    wait_settled(f);
+    char *taken = weft_future_take_ptr(f);
+    assert_string_equal(taken, "taken");
+    assert_int_equal(weft_procpool_result_len(taken), 5);
+    assert_null(weft_procpool_result(f, NULL));
+    weft_future_unref(f);
+    weft_procpool_result_free(taken);
     weft_procpool_stats_t s;
     weft_procpool_stats(pp, &s);
-    assert_int_equal(s.completed, 2 * (sizeof(sizes) / sizeof(sizes[0])));
+    assert_int_equal(s.completed, 2 * (sizeof(sizes) / sizeof(sizes[0])) + 1);
     assert_int_equal(s.crashed, 0);
     finish(pp);
 }
