@@ -7,10 +7,13 @@
  * with backpressure, for large responses and slow readers). On the pool: /sleep?ms=N (the Rust
  * book's slow request: a job that sleeps, and stops early when cancelled), /fib/:n (a CPU-bound
  * job), and /stats (pool and server figures as JSON, and the pid of the process that answered:
- * a worker, under --workers). Inputs are capped: n <= 64 MiB, ms <= 10000,
- * fib n <= 40.
+ * a worker, under --workers). In the process pool (crash isolation): /isolated/fib/:n (fib in a
+ * worker process), /isolated/crash (a job that makes its worker segfault on purpose: 500 with the
+ * death in words, and the worker is replaced) and /isolated/stats. Inputs are capped: n <= 64 MiB,
+ * ms <= 10000, fib n <= 40.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,8 @@ static const char index_html[] =
     "<li><a href=\"/bytes/1024\">/bytes/:n</a></li>\n"
     "<li><a href=\"/sleep?ms=100\">/sleep?ms=N</a></li>\n"
     "<li><a href=\"/fib/25\">/fib/:n</a></li>\n<li><a href=\"/stats\">/stats</a></li>\n"
+    "<li><a href=\"/isolated/fib/25\">/isolated/fib/:n</a> (in a worker process)</li>\n"
+    "<li><a href=\"/isolated/crash\">/isolated/crash</a> (its worker segfaults)</li>\n"
     "</ul></body></html>\n";
 
 /* Parses a decimal number of at most max; false if it is not one. */
@@ -218,6 +223,137 @@ static void fib_route(weft_request_t *req, weft_response_t *res, void *arg)
     weft_offload(req, res, fib_job, (void *)(uintptr_t)n, NULL, NULL);
 }
 
+/* ---- in the process pool ------------------------------------------------- */
+
+/* demo.fib: arg is a uint32_t n <= FIB_MAX; the result is text. */
+static void isolated_fib_job(weft_procjob_t *job, const void *arg, size_t len)
+{
+    uint32_t n;
+    if (len != sizeof(n) || (memcpy(&n, arg, sizeof(n)), n > FIB_MAX)) {
+        weft_procjob_fail(job, -EINVAL, "n must be a number up to 40");
+        return;
+    }
+    char text[32];
+    int k = snprintf(text, sizeof(text), "%llu\n", (unsigned long long)fib(n));
+    weft_procjob_return(job, text, (size_t)k);
+}
+
+/* demo.crash: what a fragile library does on bad input. */
+static void isolated_crash_job(weft_procjob_t *job, const void *arg, size_t len)
+{
+    raise(SIGSEGV);
+}
+
+void weft_demo_register_jobs(void)
+{
+    weft_procpool_register("demo.fib", isolated_fib_job);
+    weft_procpool_register("demo.crash", isolated_crash_job);
+}
+
+/* The job's bytes as text, or its failure in words: a crash is a 500
+   that says so, a deadline a 504. */
+static void isolated_done(weft_request_t *req, weft_response_t *res, weft_future_t *f, void *arg)
+{
+    size_t len;
+    const void *body = weft_procpool_result(f, &len);
+    if (body) {
+        weft_response_header(res, "Content-Type", "text/plain; charset=utf-8");
+        weft_response_send(res, body, len);
+        return;
+    }
+    int err = weft_future_error(f);
+    const char *msg = weft_future_message(f);
+    char text[640];
+    if (err == WEFT_PROCPOOL_ECRASH)
+        snprintf(text, sizeof(text), "the isolated worker crashed: %s", msg ? msg : "");
+    else
+        snprintf(text, sizeof(text), "the isolated job failed: %s", msg ? msg : weft_strerror(err));
+    weft_response_send_error(res, err == -ETIMEDOUT ? 504 : err == -ECANCELED ? 503 : 500, text);
+}
+
+/* The process pool, started by the first request that needs it (by then
+   the server runs with its final credentials: see demo.h); NULL if it
+   cannot start. */
+static weft_procpool_t *isolated_pool(struct demo *d)
+{
+    /* Acquire: the pool was fully made before it was published. */
+    weft_procpool_t *pp = atomic_load_explicit(&d->procs, memory_order_acquire);
+    if (pp)
+        return pp;
+    pthread_mutex_lock(&d->procs_lock);
+    if (!(pp = atomic_load_explicit(&d->procs, memory_order_relaxed))) {
+        pp = weft_procpool_new(&(weft_procpool_options_t){.workers = 2, .name = "weft-isolated"});
+        if (pp)
+            atomic_store_explicit(&d->procs, pp, memory_order_release);
+        else
+            weft_log(WEFT_LOG_ERROR, "cannot start the process pool: %s", weft_strerror(-errno));
+    }
+    pthread_mutex_unlock(&d->procs_lock);
+    return pp;
+}
+
+static void isolated_submit(weft_response_t *res, weft_request_t *req, struct demo *d,
+                            const char *job, const void *arg, size_t len)
+{
+    weft_procjob_options_t jo = {.nonblocking = true};
+    weft_future_t *f;
+    weft_procpool_t *pp = isolated_pool(d);
+    int r = pp ? weft_procpool_submit_ex(pp, job, arg, len, &jo, &f) : -ENOMEM;
+    if (r < 0) {
+        weft_response_header(res, "Retry-After", "1");
+        weft_response_send_error(res, 503,
+                                 r == -EAGAIN  ? "the process pool is full"
+                                 : r == -EPIPE ? "the process pool is closed"
+                                               : "the process pool cannot start");
+        return;
+    }
+    weft_offload_future(req, res, f, isolated_done, NULL);
+}
+
+static void isolated_fib_route(weft_request_t *req, weft_response_t *res, void *arg)
+{
+    weft_slice_t v;
+    uint64_t n;
+    if (!weft_request_param(req, "n", &v) || !parse_number(v, FIB_MAX, &n)) {
+        weft_response_send_error(res, 400, "n must be a number up to 40");
+        return;
+    }
+    uint32_t n32 = (uint32_t)n;
+    isolated_submit(res, req, arg, "demo.fib", &n32, sizeof(n32));
+}
+
+static void isolated_crash_route(weft_request_t *req, weft_response_t *res, void *arg)
+{
+    isolated_submit(res, req, arg, "demo.crash", NULL, 0);
+}
+
+static void isolated_stats_route(weft_request_t *req, weft_response_t *res, void *arg)
+{
+    struct demo *d = arg;
+    weft_procpool_t *pp = atomic_load_explicit(&d->procs, memory_order_acquire);
+    weft_procpool_stats_t p;
+    weft_procpool_stats(pp, &p); /* zeros before the first /isolated request */
+    pid_t pids[64];
+    unsigned n = weft_procpool_pids(pp, pids, 64);
+    char json[1536];
+    int k = snprintf(json, sizeof(json),
+                     "{\"workers\":%u,\"ready\":%u,\"queued\":%zu,\"running\":%zu,"
+                     "\"submitted\":%llu,\"completed\":%llu,\"failed\":%llu,\"cancelled\":%llu,"
+                     "\"timed_out\":%llu,\"rejected\":%llu,\"crashed\":%llu,\"replaced\":%llu,"
+                     "\"degraded\":%s,\"pids\":[",
+                     p.workers, p.ready, p.queued, p.running, (unsigned long long)p.submitted,
+                     (unsigned long long)p.completed, (unsigned long long)p.failed,
+                     (unsigned long long)p.cancelled, (unsigned long long)p.timed_out,
+                     (unsigned long long)p.rejected, (unsigned long long)p.crashed,
+                     (unsigned long long)p.replaced, p.degraded ? "true" : "false");
+    for (unsigned i = 0; i < n && i < 64; i++)
+        k += snprintf(json + k, sizeof(json) - (size_t)k, "%s%d", i ? "," : "", (int)pids[i]);
+    k += snprintf(json + k, sizeof(json) - (size_t)k, "]}\n");
+    weft_response_json(res, json, (size_t)k);
+}
+
+/* ---- figures -------------------------------------------------------------- */
+
 static void stats_route(weft_request_t *req, weft_response_t *res, void *arg)
 {
     struct demo *d = arg;
@@ -257,6 +393,7 @@ weft_app_t *weft_demo_app_new(struct demo *d)
     static const weft_route_options_t streamed = {.stream_body = true, .max_body_size = UPLOAD_MAX};
     for (size_t i = 0; i < sizeof(pattern_buf); i++)
         pattern_buf[i] = (char)('a' + i % 26);
+    pthread_mutex_init(&d->procs_lock, NULL);
     weft_app_t *app = weft_app_new();
     if (!app)
         return NULL;
@@ -272,6 +409,9 @@ weft_app_t *weft_demo_app_new(struct demo *d)
     r |= weft_app_route(app, "GET", "/sleep", sleep_route, d);
     r |= weft_app_route(app, "GET", "/fib/:n", fib_route, d);
     r |= weft_app_route(app, "GET", "/stats", stats_route, d);
+    r |= weft_app_route(app, "GET", "/isolated/fib/:n", isolated_fib_route, d);
+    r |= weft_app_route(app, "GET", "/isolated/crash", isolated_crash_route, d);
+    r |= weft_app_route(app, "GET", "/isolated/stats", isolated_stats_route, d);
     r |= weft_app_set_pool(app, d->pool);
     r |= weft_app_set_state(app, d);
     if (r) {

@@ -194,6 +194,7 @@ static void take_down(struct parts *p)
     weft_app_free(p->admin_app);
     weft_app_free(p->app);
     weft_pool_free(p->demo.pool);
+    weft_procpool_free(atomic_load(&p->demo.procs));
     access_log_close(p->log);
 }
 
@@ -304,6 +305,8 @@ static int build(struct parts *p, const struct cli *cli)
 
 int main(int argc, char **argv)
 {
+    weft_demo_register_jobs();            /* a process-pool worker runs only these: */
+    weft_procpool_child_main(argc, argv); /* it never returns from here */
     struct cli cli;
     int r = weft_cli_parse(argc, argv, &cli);
     if (r)

@@ -232,6 +232,20 @@ typedef void (*weft_offload_fn)(weft_request_t *req, weft_response_t *res, weft_
 WEFT_API int weft_offload(weft_request_t *req, weft_response_t *res, weft_job_fn fn, void *arg,
                           weft_offload_fn done, void *done_arg);
 
+/*
+ * weft_offload_future - answer res when f settles, exactly as weft_offload
+ * answers a pool job (done, or the default answer; 504 past the route's
+ * deadline; the client gone), for a future that comes from elsewhere: a
+ * process pool's job (weft_procpool_submit_ex), another service's reply.
+ * Takes over the caller's reference to f. The deadline and a client gone
+ * cancel f, so its producer can stop (a process pool kills the job's
+ * worker). Returns 0, or -ENOMEM / -EPIPE (the loop stopped: answered 503,
+ * f cancelled and released), -EINVAL (f NULL, or req not an app's:
+ * answered 500).
+ */
+WEFT_API int weft_offload_future(weft_request_t *req, weft_response_t *res, weft_future_t *f,
+                                 weft_offload_fn done, void *done_arg);
+
 /* weft_offload_detached - a side effect that outlives the request (the
    e-mail after the response, Django-style): fire and forget on the app's
    pool. -EAGAIN (full), -EPIPE, -ENOSYS, -ENOMEM. Thread-safety: any

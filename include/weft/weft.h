@@ -14,6 +14,8 @@
  *   plugin.h  plugins: versioned init/fini, static or loaded from a .so
  *   proc.h    child processes (posix_spawn of the program itself), restart
  *             intensity, shared memory, crash notes
+ *   procpool.h  supervised worker processes running jobs by name, results
+ *             as futures (crash isolation)
  */
 #ifndef WEFT_WEFT_H
 #define WEFT_WEFT_H
@@ -28,5 +30,6 @@
 #include "weft/server.h"
 #include "weft/plugin.h"
 #include "weft/proc.h"
+#include "weft/procpool.h"
 
 #endif /* WEFT_WEFT_H */

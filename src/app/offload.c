@@ -14,6 +14,9 @@
  * Deadlines and disconnects cancel the job's future: a cooperative job
  * sees weft_job_cancelled(); its result, if any, is destroyed by the pool.
  *
+ * weft_offload_future does the same for a future from elsewhere (a
+ * process pool's job): everything but the submitting.
+ *
  * Threads: everything here runs on the request's loop thread, except the
  * job itself (a pool worker) and weft_offload_detached (any thread).
  */
@@ -137,6 +140,36 @@ static int refuse(weft_response_t *res, int err)
     return err;
 }
 
+/* Answers res when o->f settles (o->f set, the rest filled here). */
+static int wait_for(struct offload *o, struct app_req *ar, weft_request_t *req,
+                    weft_response_t *res, weft_offload_fn done, void *done_arg)
+{
+    const weft_route_options_t *ro = ar->route ? &ar->route->opts : NULL;
+    *o = (struct offload){.req = req,
+                          .res = res,
+                          .f = o->f,
+                          .loop = weft_request_loop(req),
+                          .done = done,
+                          .done_arg = done_arg,
+                          .cancel_on_eof = ro && ro->cancel_on_eof,
+                          .holders = 2};
+    int r = weft_future_then(o->f, o->loop, settled, o);
+    if (r < 0) {
+        weft_future_cancel(o->f);
+        weft_future_unref(o->f);
+        weft__free(o);
+        weft_response_send_error(res, 503, NULL);
+        return r;
+    }
+    ar->offload = o;
+    if (ro && ro->deadline_ms > 0 &&
+        weft_loop_delay(o->loop, (uint64_t)ro->deadline_ms, deadline_passed, o, &o->deadline) == 0)
+        o->deadline_armed = true;
+    if (weft_response_client_gone(res))
+        weft_future_cancel(o->f);
+    return 0;
+}
+
 int weft_offload(weft_request_t *req, weft_response_t *res, weft_job_fn fn, void *arg,
                  weft_offload_fn done, void *done_arg)
 {
@@ -151,7 +184,6 @@ int weft_offload(weft_request_t *req, weft_response_t *res, weft_job_fn fn, void
         weft_response_send_error(res, 503, NULL);
         return -ENOMEM;
     }
-    const weft_route_options_t *ro = ar->route ? &ar->route->opts : NULL;
     weft_job_options_t jo = {
         .nonblocking = true, .deadline_ms = -1, .note = ar->route ? ar->route->note : NULL};
     int r = weft_pool_submit_ex(pool, fn, arg, &jo, &o->f);
@@ -160,28 +192,22 @@ int weft_offload(weft_request_t *req, weft_response_t *res, weft_job_fn fn, void
         return r == -EAGAIN || r == -EPIPE ? refuse(res, r)
                                            : (weft_response_send_error(res, 503, NULL), r);
     }
-    *o = (struct offload){.req = req,
-                          .res = res,
-                          .f = o->f,
-                          .loop = weft_request_loop(req),
-                          .done = done,
-                          .done_arg = done_arg,
-                          .cancel_on_eof = ro && ro->cancel_on_eof,
-                          .holders = 2};
-    if ((r = weft_future_then(o->f, o->loop, settled, o)) < 0) {
-        weft_future_cancel(o->f);
-        weft_future_unref(o->f);
-        weft__free(o);
-        weft_response_send_error(res, 503, NULL);
-        return r;
+    return wait_for(o, ar, req, res, done, done_arg);
+}
+
+int weft_offload_future(weft_request_t *req, weft_response_t *res, weft_future_t *f,
+                        weft_offload_fn done, void *done_arg)
+{
+    struct app_req *ar = weft__app_req(req);
+    struct offload *o = ar && f ? weft__calloc(1, sizeof(*o)) : NULL;
+    if (!o) {
+        weft_future_cancel(f);
+        weft_future_unref(f);
+        weft_response_send_error(res, ar && f ? 503 : 500, NULL);
+        return ar && f ? -ENOMEM : -EINVAL;
     }
-    ar->offload = o;
-    if (ro && ro->deadline_ms > 0 &&
-        weft_loop_delay(o->loop, (uint64_t)ro->deadline_ms, deadline_passed, o, &o->deadline) == 0)
-        o->deadline_armed = true;
-    if (weft_response_client_gone(res))
-        weft_future_cancel(o->f);
-    return 0;
+    o->f = f;
+    return wait_for(o, ar, req, res, done, done_arg);
 }
 
 int weft_offload_detached(weft_app_t *app, weft_job_fn fn, void *arg)
