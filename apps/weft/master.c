@@ -129,11 +129,17 @@ static void child_forget(struct child *c)
     uv_close((uv_handle_t *)&c->ctl_watch, child_handle_closed);
 }
 
-static void child_send(struct child *c, char msg)
+/* Asks a worker to retire; one that cannot hear it gets SIGTERM instead
+   (its /healthz turns 503 for a moment, but it does stop). */
+static void child_retire(struct child *c)
 {
-    if (c->ctl >= 0 && send(c->ctl, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-        weft_log(WEFT_LOG_WARN, "worker %u (pid %d): control: %s", c->seat,
-                 (int)weft_proc_pid(c->proc), strerror(errno));
+    char msg = MSG_RETIRE;
+    c->retiring = true;
+    if (c->ctl >= 0 && send(c->ctl, &msg, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
+        return;
+    weft_log(WEFT_LOG_WARN, "worker %u (pid %d): control: %s; sending SIGTERM", c->seat,
+             (int)weft_proc_pid(c->proc), strerror(errno));
+    weft_proc_signal(c->proc, SIGTERM);
 }
 
 static void on_child_exit(uv_poll_t *h, int status, int events);
@@ -307,10 +313,8 @@ static void roll_ready(struct master *m, struct child *c)
     struct child *old = s->current;
     s->current = c;
     m->roll_new = NULL;
-    if (old) {
-        old->retiring = true;
-        child_send(old, MSG_RETIRE);
-    }
+    if (old)
+        child_retire(old);
     m->roll_seat++;
     roll_next(m);
 }

@@ -179,15 +179,32 @@ class Workers(unittest.TestCase):
         wrk = subprocess.Popen(["wrk", "-t2", "-c32", "-d5s", "--latency",
                                 "http://%s:%d/plaintext" % (HOST, srv.port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        health, rolling = [], threading.Event()
+
+        def watch_health():  # what a load balancer's checks see meanwhile
+            while not rolling.is_set():
+                try:
+                    health.append(get(self.admin, "/healthz", timeout=5)[0])
+                except (OSError, http.client.HTTPException) as e:
+                    health.append(repr(e))
+                time.sleep(0.02)
+
+        checker = threading.Thread(target=watch_health)
         try:
             time.sleep(1.0)
+            checker.start()
             os.kill(srv.pid, signal.SIGHUP)
             wait_for(lambda: "rolling restart done" in srv.stderr(), 10, "the rolling restart")
+            rolling.set()
             out, _ = wrk.communicate(timeout=T(30))
         finally:
+            rolling.set()
+            if checker.is_alive():
+                checker.join(T(10))
             if wrk.poll() is None:
                 wrk.kill()
                 wrk.wait()
+        self.assertTrue(health and set(health) == {200}, health)
         self.assertNotIn("Socket errors", out, out)
         self.assertNotIn("Non-2xx", out, out)
         m = re.search(r"(\d+) requests in", out)
