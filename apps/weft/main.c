@@ -233,20 +233,36 @@ static int listen_all(struct parts *p, const struct cli *cli)
 
 /* --admin H:P: its own app on its own port (nothing of it on the public
    one). */
-static int listen_admin(struct parts *p, const struct cli *cli)
+static int make_admin(struct parts *p, const struct cli *cli)
 {
     p->admin = (struct admin){.srv = p->srv, .pool = p->demo.pool, .app = p->app};
-    if (!cli->admin_host)
-        return 0;
-    if (!(p->admin_app = admin_app_new(&p->admin)))
+    if (cli->admin_host && !(p->admin_app = admin_app_new(&p->admin)))
         return fail("the admin listener", -errno);
+    return 0;
+}
+
+static int listen_admin(struct parts *p, const struct cli *cli)
+{
+    int r = make_admin(p, cli);
+    if (r || !p->admin_app)
+        return r;
     char where[300];
     snprintf(where, sizeof(where), "--admin: cannot listen on %s:%u", cli->admin_host,
              cli->admin_port);
     while (weft_server_port(p->srv, p->admin_index))
         p->admin_index++;
-    int r = weft_server_listen(p->srv, cli->admin_host, cli->admin_port, p->admin_app);
+    r = weft_server_listen(p->srv, cli->admin_host, cli->admin_port, p->admin_app);
     return r < 0 ? fail(where, r) : 0;
+}
+
+/* Under a master: its sockets (the admin listener's last) and the
+   counters it keeps for all its workers. */
+static int listen_worker(struct parts *p, const struct cli *cli)
+{
+    int r = make_admin(p, cli);
+    if (r || (r = worker_listen(p->worker, p->srv, p->app, p->admin_app)))
+        return r;
+    return behind_proxy_apply(p->srv, cli, count_listeners(p->srv) - (p->admin_app ? 1 : 0));
 }
 
 /* The demo app, or the files of cli->dir; then the plugins. */
@@ -284,12 +300,8 @@ static int build(struct parts *p, const struct cli *cli)
     p->demo.srv = p->srv;
     if (p->log && (r = access_log_attach(p->log, p->app)) < 0)
         return fail("the access log", r);
-    if (p->worker) { /* the master's sockets, and counters it keeps */
-        p->admin = (struct admin){.srv = p->srv, .pool = p->demo.pool, .app = p->app};
-        if (cli->admin_host && !(p->admin_app = admin_app_new(&p->admin)))
-            return fail("the admin listener", -errno);
-        if ((r = worker_listen(p->worker, p->srv, p->app, p->admin_app)) ||
-            (r = behind_proxy_apply(p->srv, cli, count_listeners(p->srv) - (p->admin_app ? 1 : 0))))
+    if (p->worker) {
+        if ((r = listen_worker(p, cli)))
             return r;
     } else if ((r = listen_all(p, cli)) ||
                (r = behind_proxy_apply(p->srv, cli, count_listeners(p->srv))) ||
