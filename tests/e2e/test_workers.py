@@ -94,6 +94,10 @@ class Workers(unittest.TestCase):
             sent += 1
         self.assertEqual(seen, children(srv.pid))
         self.assertEqual(route_count(self.admin, "/stats"), sent)
+        # The master is one thread (TSan's runtime may start one of its own).
+        with open("/proc/%d/maps" % srv.pid) as f:
+            tsan = "libtsan" in f.read()
+        self.assertIn(len(os.listdir("/proc/%d/task" % srv.pid)), (1, 2) if tsan else (1,))
 
     def test_sigkill_a_worker_under_load(self):
         srv = self.start()
@@ -170,6 +174,21 @@ class Workers(unittest.TestCase):
         srv = self.start("--plugin", plugin)
         self.crash_and_check(srv, "/crash")  # on a loop thread
         self.crash_and_check(srv, "/crash-job")  # in a pool job
+
+    def test_a_worker_that_keeps_crashing_is_restarted_with_backoff(self):
+        plugin = os.environ.get("WEFT_PLUGIN_CRASH")
+        if not plugin:
+            self.skipTest("WEFT_PLUGIN_CRASH is not set")
+        srv = self.start("--plugin", plugin, workers=1)
+        for i in range(7):  # one seat: 5 immediate restarts in 10 s, then a doubling backoff
+            with self.assertRaises((OSError, http.client.HTTPException)):
+                get(srv.port, "/crash", timeout=5)
+            wait_for(lambda: srv.stderr().count("killed by SIGSEGV") > i, 5, "crash %d" % i)
+        delays = [int(d) for d in re.findall(r"killed by SIGSEGV while serving GET /crash; "
+                                             r"restarting it in (\d+) ms", srv.stderr())]
+        self.assertEqual(delays, [0, 0, 0, 0, 0, 100, 200], srv.stderr())
+        # The request waits in the backlog for the held-back worker.
+        self.assertEqual(get(srv.port, "/plaintext")[0], 200)
 
     def test_sighup_under_wrk_no_socket_error(self):
         if not shutil.which("wrk"):
