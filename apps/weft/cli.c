@@ -48,6 +48,8 @@ static const struct option_def defs[] = {
     {"--user", K_STRING, "U          run as this user once listening (name or uid)"},
     {"--group", K_STRING, "G         and this group (default: the user's)"},
     {"--workers", K_UINT, "M      worker processes under a master (default: none)"},
+    {"--worker-timeout", K_DURATION,
+     "D  with --workers: kill a worker whose loop is stuck this long (30s; 0: never)"},
     {"--worker-slot", K_UINT, NULL}, /* internal: the master's workers */
     {"--trust-proxy", K_STRING, "CIDR[,CIDR]  believe X-Forwarded-For from these (repeatable)"},
     {"--proxy-protocol", K_FLAG, "  the public port expects a PROXY protocol v1 header first"},
@@ -183,6 +185,10 @@ static int apply(struct cli *cli, const char *flag, const char *value)
         if (!parse_duration(value, &ms) || ms < 0)
             return bad(flag, "not a duration (500ms, 2s, 1m)", value);
         cli->shutdown_delay_ms = ms;
+    } else if (!strcmp(flag, "--worker-timeout")) {
+        if (!parse_duration(value, &ms) || ms < 0)
+            return bad(flag, "not a duration (500ms, 2s, 1m)", value);
+        cli->worker_timeout_ms = ms;
     } else if (!strcmp(flag, "--drain-timeout")) {
         if (!parse_duration(value, &ms) || ms <= 0)
             return bad(flag, "not a duration (500ms, 2s, 1m)", value);
@@ -256,6 +262,7 @@ int weft_cli_parse(int argc, char **argv, struct cli *cli)
     cli->pool.name = "weft-job";
     cli->log_level = WEFT_LOG_WARN;
     cli->worker_slot = -1;
+    cli->worker_timeout_ms = 30000;
     int i = 1;
     if (i < argc && !strcmp(argv[i], "serve"))
         i++;

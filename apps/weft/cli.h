@@ -28,6 +28,7 @@ struct cli {
     int64_t shutdown_delay_ms; /* --shutdown-delay: /healthz 503 while serving on */
     unsigned workers;          /* --workers M: a master and M worker processes */
     int worker_slot;           /* --worker-slot K: a worker's (internal); -1 */
+    int64_t worker_timeout_ms; /* --worker-timeout: a silent worker is killed; 0: never */
     bool help, version;
     const char *trust_proxy[WEFT_CLI_MAX_PLUGINS]; /* --trust-proxy lists, in order */
     unsigned n_trust_proxy;

@@ -363,15 +363,16 @@ int main(int argc, char **argv)
         weft_event_free(sig.watching);
         return fail("watching for signals", sig.watching ? r : -ENOMEM);
     }
-    struct sd_watchdog *wd = NULL;
+    struct heartbeat *beats; /* while every loop answers: to the master, or systemd */
     if (p.worker) {
         worker_ready(); /* the master prints the listening line */
+        beats = worker_heartbeat_start(p.srv, count_loops(p.srv));
     } else {
         announce(&p, &cli);
-        wd = sd_watchdog_start(p.srv, count_loops(p.srv));
+        beats = sd_watchdog_start(p.srv, count_loops(p.srv));
     }
     weft_server_wait(p.srv);
-    sd_watchdog_stop(wd);
+    heartbeat_stop(beats);
     take_down(&p);
     weft_event_free(sig.watching);
     return 0;

@@ -43,6 +43,8 @@ struct child {
     unsigned seat, slot;
     int ctl; /* our end of the control socketpair */
     bool ready, retiring;
+    bool stuck;       /* killed for falling silent */
+    int64_t alive_ms; /* its last heartbeat (or when it became ready) */
     uv_poll_t exit_watch, ctl_watch;
     unsigned handles; /* open uv handles: freed at 0 */
 };
@@ -83,6 +85,7 @@ struct master {
     struct child *roll_new;
     uv_timer_t roll_timer;
     uv_timer_t watchdog; /* WATCHDOG=1 while the master's loop turns */
+    uv_timer_t liveness; /* kills workers whose heartbeats stopped */
     uv_signal_t sigint, sigterm, sighup, sigusr1;
     unsigned stop_signals;
     bool closed; /* our own handles are closing: uv_run returns once children's have */
@@ -231,6 +234,7 @@ static void close_master_handles(struct master *m)
     uv_close((uv_handle_t *)&m->sigusr1, NULL);
     uv_close((uv_handle_t *)&m->roll_timer, NULL);
     uv_close((uv_handle_t *)&m->watchdog, NULL);
+    uv_close((uv_handle_t *)&m->liveness, NULL);
     for (unsigned i = 0; i < m->n_seats; i++)
         uv_close((uv_handle_t *)&m->seats[i].restart, NULL);
 }
@@ -359,8 +363,9 @@ static void on_child_message(uv_poll_t *h, int status, int events)
         uv_poll_stop(h);
         return;
     }
+    c->alive_ms = now_ms(m);
     if (msg != MSG_READY || c->ready)
-        return;
+        return; /* MSG_ALIVE: noted */
     c->ready = true;
     if (c == m->roll_new)
         roll_ready(m, c);
@@ -427,6 +432,36 @@ static void on_child_exit(uv_poll_t *h, int status, int events)
         close_master_handles(m);
     else if (m->rolling)
         roll_next(m); /* a slot may have come free */
+}
+
+/* ---- stuck workers ------------------------------------------------------------------ */
+
+/* A worker sends MSG_ALIVE every WORKER_BEAT_MS while every one of its
+   loops answers; one that stays silent past --worker-timeout has a loop
+   stuck in a handler (an endless loop, a deadlock): it is killed, and its
+   death is handled like a crash, naming what it was doing. */
+static void check_liveness(uv_timer_t *t)
+{
+    struct master *m = t->data;
+    int64_t now = now_ms(m), limit = m->cli->worker_timeout_ms;
+    for (struct child *c = m->children; c; c = c->next) {
+        if (!c->ready || c->stuck || now - c->alive_ms < limit)
+            continue;
+        weft_log(WEFT_LOG_ERROR,
+                 "worker %u (pid %d) is stuck: no heartbeat for %lld ms; killing it", c->seat,
+                 (int)weft_proc_pid(c->proc), (long long)(now - c->alive_ms));
+        c->stuck = true;
+        weft_proc_signal(c->proc, SIGKILL);
+    }
+}
+
+static void watch_liveness(struct master *m)
+{
+    int64_t limit = m->cli->worker_timeout_ms;
+    if (limit <= 0)
+        return;
+    uint64_t every = (uint64_t)(limit / 4 < 1000 ? limit / 4 : 1000);
+    uv_timer_start(&m->liveness, check_liveness, every ? every : 1, every ? every : 1);
 }
 
 /* ---- signals ------------------------------------------------------------------------------- */
@@ -570,6 +605,9 @@ static int set_up(struct master *m, int argc, char **argv)
     watch_signals(m);
     uv_timer_init(&m->loop, &m->roll_timer);
     uv_timer_init(&m->loop, &m->watchdog);
+    uv_timer_init(&m->loop, &m->liveness);
+    m->liveness.data = m;
+    watch_liveness(m);
     m->roll_timer.data = m;
     for (unsigned i = 0; i < m->n_seats; i++) {
         struct seat *s = &m->seats[i];

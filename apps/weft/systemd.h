@@ -3,27 +3,23 @@
 #ifndef WEFT_APP_SYSTEMD_H
 #define WEFT_APP_SYSTEMD_H
 
+#include "heartbeat.h"
 #include "weft/weft.h"
 
 /* Send state ("READY=1", "STOPPING=1"...) to $NOTIFY_SOCKET; 0 when the
    variable is unset (not under systemd), else 0 or -errno. */
 int sd_notify_send(const char *state);
 
-struct sd_watchdog;
-
 /* If $WATCHDOG_USEC is set (and $WATCHDOG_PID, when set, is ours), a
-   thread sends WATCHDOG=1 every half period while every loop of srv
-   answers a post within that half period: a stuck loop stops the pings
-   and systemd restarts the service. NULL when not asked for, or on error
-   (logged). */
-struct sd_watchdog *sd_watchdog_start(weft_server_t *srv, unsigned loops);
+   heartbeat (heartbeat.h) sends WATCHDOG=1 every half period while every
+   loop of srv answers: a stuck loop stops the pings and systemd restarts
+   the service. NULL when not asked for, or on error (logged). Stop it
+   with heartbeat_stop. */
+struct heartbeat *sd_watchdog_start(weft_server_t *srv, unsigned loops);
 
 /* Half of $WATCHDOG_USEC in ns when the watchdog is asked of this process
    ($WATCHDOG_PID unset or ours), else 0: how often to send WATCHDOG=1. */
 int64_t sd_watchdog_half_ns(void);
-
-/* Stops and joins the thread; NULL is fine. Before the server is freed. */
-void sd_watchdog_stop(struct sd_watchdog *wd);
 
 /* Socket activation: the number of sockets passed from fd 3 on
    ($LISTEN_FDS, when $LISTEN_PID is this process), 0 when none; the

@@ -87,6 +87,18 @@ void worker_ready(void)
         weft_log(WEFT_LOG_ERROR, "telling the master we are ready: %s", strerror(errno));
 }
 
+static void send_alive(void *arg)
+{
+    char msg = MSG_ALIVE;
+    (void)send(WORKER_FD_CONTROL, &msg, 1,
+               MSG_NOSIGNAL | MSG_DONTWAIT); /* a full socket: the next one */
+}
+
+struct heartbeat *worker_heartbeat_start(weft_server_t *srv, unsigned loops)
+{
+    return heartbeat_start(srv, loops, (int64_t)WORKER_BEAT_MS * 1000000, send_alive, NULL);
+}
+
 /* ---- the control socket ----------------------------------------------------- */
 
 static struct {

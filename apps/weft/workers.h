@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "heartbeat.h"
 #include "weft/weft.h"
 
 #define WORKER_FD_CONTROL   3
@@ -44,7 +45,10 @@
 #define FIGURES_SLOT     (1 << 20) /* bytes of counters per slot: touched ones cost */
 
 /* Control messages: one byte each, in either direction. */
-enum { MSG_READY = 'R', MSG_RETIRE = 'T' };
+enum { MSG_READY = 'R', MSG_RETIRE = 'T', MSG_ALIVE = 'A' };
+
+/* A worker says it is alive this often, while every loop answers. */
+#define WORKER_BEAT_MS 250
 
 /* The segment's head: where things are, for the worker. */
 struct shared_head {
@@ -97,6 +101,11 @@ int worker_listen(struct worker *w, weft_server_t *srv, weft_app_t *app, weft_ap
 
 /* Tell the master this worker serves. */
 void worker_ready(void);
+
+/* MSG_ALIVE to the master every WORKER_BEAT_MS while every loop of srv
+   answers (heartbeat.h): a worker whose loop is stuck in a handler falls
+   silent, and the master kills it (--worker-timeout). */
+struct heartbeat *worker_heartbeat_start(weft_server_t *srv, unsigned loops);
 
 /* Watch the control socket on loop (its thread): fn(arg, true) when the
    master asks this worker to retire, fn(arg, false) when the master is

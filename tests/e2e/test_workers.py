@@ -190,6 +190,25 @@ class Workers(unittest.TestCase):
         # The request waits in the backlog for the held-back worker.
         self.assertEqual(get(srv.port, "/plaintext")[0], 200)
 
+    def test_a_stuck_worker_is_killed_and_named(self):
+        plugin = os.environ.get("WEFT_PLUGIN_STALL")
+        if not plugin:
+            self.skipTest("WEFT_PLUGIN_STALL is not set")
+        srv = self.start("--plugin", plugin, "--worker-timeout", "1s", workers=1)
+        stuck = children(srv.pid)
+        started = time.monotonic()
+        with self.assertRaises((OSError, http.client.HTTPException)):
+            get(srv.port, "/stall?ms=5000", timeout=10)  # its loop blocks for 5 s
+        killed_after = time.monotonic() - started
+        wait_for(lambda: "killed by SIGKILL" in srv.stderr(), 5, "the kill")
+        self.assertRegex(srv.stderr(), r"worker 0 \(pid %d\) is stuck: no heartbeat for \d+ ms"
+                         % list(stuck)[0])
+        self.assertRegex(srv.stderr(), r"killed by SIGKILL while serving GET /stall; "
+                                       r"restarting it in 0 ms")
+        self.assertLess(killed_after, 4.5)  # before the stall would have ended
+        wait_for(lambda: children(srv.pid) and children(srv.pid) != stuck, 2, "a new worker")
+        self.assertEqual(get(srv.port, "/plaintext")[0], 200)
+
     def test_sighup_under_wrk_no_socket_error(self):
         if not shutil.which("wrk"):
             self.skipTest("wrk is not installed")
