@@ -47,6 +47,11 @@ enum weft__value_kind { WEFT__VALUE_NONE, WEFT__VALUE_INT, WEFT__VALUE_DOUBLE, W
    threads sleeping on the word itself (weft_future_wait). */
 #define WEFT__FUTURE_STATE_MASK 0xffu
 #define WEFT__FUTURE_SLEEPERS   0x100u
+/* While pending: a waiter that spins yields its CPU often, because the
+   party that settles this future needs one (a process pool's supervisor
+   thread, between a worker process and the waiter). Cleared by the
+   settle, which no longer matters then. */
+#define WEFT__FUTURE_YIELDING 0x200u
 
 /* 64 bytes, one cache line: a job record embeds one per job. */
 struct weft_future {
@@ -108,6 +113,12 @@ int weft__future_reject_take(weft_future_t *f, int err, char *msg) WEFT_INTERNAL
 /* Waits for f like weft_future_wait, without the loop check and the pool
    hook: spin, then sleep, until the absolute deadline. 0 or -ETIMEDOUT. */
 int weft__future_wait_until(weft_future_t *f, int64_t deadline_ns) WEFT_INTERNAL;
+
+/* Marks a pending future WEFT__FUTURE_YIELDING; for its producer. */
+static inline void weft__future_mark_yielding(weft_future_t *f)
+{
+    atomic_fetch_or_explicit(&f->state, WEFT__FUTURE_YIELDING, memory_order_relaxed);
+}
 
 static inline weft_state_t weft__future_state_acquire(const weft_future_t *f)
 {

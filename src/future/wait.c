@@ -28,8 +28,9 @@
 static bool spin_until_settled(weft_future_t *f, int64_t deadline_ns)
 {
     struct weft__spin spin = weft__spin_begin(WAIT_SPIN_NS, deadline_ns);
+    bool yielding = atomic_load_explicit(&f->state, memory_order_relaxed) & WEFT__FUTURE_YIELDING;
     while (weft__future_state_acquire(f) == WEFT_FUTURE_PENDING)
-        if (!weft__spin_next(&spin))
+        if (!(yielding ? weft__spin_next_yielding(&spin) : weft__spin_next(&spin)))
             return false;
     return true;
 }

@@ -218,7 +218,7 @@ static void wait_for_request(struct worker *w)
     struct pp_box *box = &w->ctl->req;
     struct weft__spin spin = weft__spin_begin(PP_SPIN_NS, WEFT_FOREVER);
     atomic_store_explicit(&box->spinning, 1, memory_order_seq_cst);
-    while (!weft__pp_ready(box, w->req_seen) && weft__pp_spin_next(&spin))
+    while (!weft__pp_ready(box, w->req_seen) && weft__spin_next_yielding(&spin))
         ;
     atomic_store_explicit(&box->spinning, 0, memory_order_seq_cst);
     if (atomic_load_explicit(&box->seq, memory_order_seq_cst) != w->req_seen)

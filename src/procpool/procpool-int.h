@@ -107,20 +107,6 @@ _Static_assert(sizeof(struct pp_ctl) <= PP_CTL_SIZE, "the control page is one pa
    on either side (the futures' waiters spin as long). */
 #define PP_SPIN_NS (50 * 1000)
 
-/* One more round of a reader's spin: false once the budget is spent.
-   Unlike weft__spin_next (which yields every 256 rounds), it yields every
-   4: a round trip has three parties (the waiter, the supervisor, the
-   worker), and on a machine with fewer CPUs than that the one that must
-   act next is often waiting for a CPU a spinner holds. Measured on two
-   CPUs: 5 us per empty round trip against 20 us with the usual spin. */
-static inline bool weft__pp_spin_next(struct weft__spin *s)
-{
-    weft__cpu_relax();
-    if ((++s->i & 3) == 0)
-        sched_yield();
-    return weft__now_ns() < s->until;
-}
-
 /* Sends one packet with text (text_len bytes) and, if fd >= 0, fd with
    it. 0 or -errno. Never blocks, never raises SIGPIPE. */
 int weft__pp_send(int sock, const struct pp_msg *m, const char *text, int fd) WEFT_INTERNAL;

@@ -136,6 +136,7 @@ static struct pp_job *job_new(struct weft_procpool *pp, const char *name, const 
         *err = -ENOMEM;
         return NULL;
     }
+    weft__future_mark_yielding(j->f); /* its settler is the supervisor: a third party */
     j->arg_fd = -1;
     if (!in_line && (j->arg_fd = weft__pp_memfd_with(arg, len)) < 0) {
         *err = j->arg_fd;

@@ -455,7 +455,7 @@ static bool linger(struct weft_procpool *pp, bool answered)
         return false;
     struct weft__spin spin = weft__spin_begin(PP_SPIN_NS, WEFT_FOREVER);
     set_spinning(pp, 1);
-    while (!any_answer(pp, memory_order_acquire) && weft__pp_spin_next(&spin))
+    while (!any_answer(pp, memory_order_acquire) && weft__spin_next_yielding(&spin))
         ;
     set_spinning(pp, 0);
     /* Both seq_cst: a worker that saw spinning still set skipped its

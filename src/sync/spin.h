@@ -52,4 +52,18 @@ static inline bool weft__spin_next(struct weft__spin *s)
     return true;
 }
 
+/* One more round of spinning for a hand-off with more parties than CPUs:
+   it yields every 4 rounds (weft__spin_next, every 256), so the party
+   that must act next gets a CPU a spinner holds. A process pool's round
+   trip has three (the waiter, the pool's supervisor thread, the worker
+   process); measured on two CPUs: 5 us per empty round trip against 20 us
+   with the usual spin. False once the budget is spent. */
+static inline bool weft__spin_next_yielding(struct weft__spin *s)
+{
+    weft__cpu_relax();
+    if ((++s->i & 3) == 0)
+        sched_yield();
+    return weft__now_ns() < s->until;
+}
+
 #endif /* WEFT_SYNC_SPIN_H */
