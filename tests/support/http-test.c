@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,6 +53,30 @@ int http_test_connect(const struct http_test_server *ts)
         return err;
     }
     return fd;
+}
+
+int http_test_get(uint16_t port, const char *path, const char *extra_headers, char *buf, size_t cap,
+                  int timeout_ms)
+{
+    struct http_test_server ts = {.port = port};
+    int fd = http_test_connect(&ts);
+    if (fd < 0 || cap == 0)
+        return 0;
+    char req[1024];
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n%s\r\n", path,
+             extra_headers ? extra_headers : "");
+    ssize_t n = http_test_write(fd, req, strlen(req)) == 0
+                    ? http_test_read_all(fd, buf, cap - 1, timeout_ms)
+                    : -1;
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    int status = 0;
+    if (n > 0)
+        http_test_statuses(buf, (size_t)n, &status, 1);
+    char *body = strstr(buf, "\r\n\r\n");
+    if (body)
+        memmove(buf, body + 4, strlen(body + 4) + 1);
+    return status;
 }
 
 int http_test_pair(struct http_test_server *ts)

@@ -41,6 +41,13 @@ ssize_t http_test_read_all(int fd, char *buf, size_t cap, int timeout_ms);
    framing), for keep-alive tests: the bytes read, or -errno. */
 ssize_t http_test_read_responses(int fd, char *buf, size_t cap, unsigned n, int timeout_ms);
 
+/* One GET of path on a fresh connection to 127.0.0.1:port (with extra
+   header lines, each ending in CRLF; may be NULL), read until the server
+   closes: the status (0 if none came), the body NUL-terminated in buf
+   (cap bytes). Never blocks longer than timeout_ms without a byte. */
+int http_test_get(uint16_t port, const char *path, const char *extra_headers, char *buf, size_t cap,
+                  int timeout_ms);
+
 /* Counts "HTTP/1.1 <status>" status lines in buf; *statuses gets up to max
    of them. */
 unsigned http_test_statuses(const char *buf, size_t len, int *statuses, unsigned max);

@@ -18,29 +18,17 @@ static uint16_t port;
 
 static int connect_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    struct http_test_server ts = {.port = port};
+    int fd = http_test_connect(&ts);
+    assert_true(fd >= 0);
     return fd;
 }
 
 /* One GET: its status; the body (NUL-terminated) in buf. */
 static int get(const char *path)
 {
-    int fd = connect_port();
-    char req[512];
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", path);
-    http_test_write(fd, req, strlen(req));
-    ssize_t n = http_test_read_all(fd, buf, sizeof(buf) - 1, weft_test_ms(10000));
-    close(fd);
-    assert_true(n > 0);
-    buf[n] = '\0';
-    int status = 0;
-    http_test_statuses(buf, (size_t)n, &status, 1);
-    char *body = strstr(buf, "\r\n\r\n");
-    if (body)
-        memmove(buf, body + 4, strlen(body + 4) + 1);
+    int status = http_test_get(port, path, NULL, buf, sizeof(buf), weft_test_ms(10000));
+    assert_true(status > 0);
     return status;
 }
 

@@ -70,18 +70,10 @@ static void unserve(struct served *s)
 /* n requests on fresh connections: every one answered 200. */
 static void hit(const struct served *s, unsigned n)
 {
-    struct http_test_server ts = {.port = s->port};
-    for (unsigned i = 0; i < n; i++) {
-        int fd = http_test_connect(&ts);
-        assert_true(fd >= 0);
-        const char req[] = "GET /hi HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-        assert_int_equal(http_test_write(fd, req, sizeof(req) - 1), 0);
-        char buf[512];
-        ssize_t got = http_test_read_all(fd, buf, sizeof(buf), weft_test_ms(5000));
-        assert_true(got > 12);
-        assert_memory_equal(buf, "HTTP/1.1 200", 12);
-        close(fd);
-    }
+    char body[512];
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(
+            http_test_get(s->port, "/hi", NULL, body, sizeof(body), weft_test_ms(5000)), 200);
 }
 
 static uint64_t hi_count;
