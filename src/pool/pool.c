@@ -186,13 +186,16 @@ static bool idle(struct weft_pool *p)
     return true;
 }
 
-/* Waits until idle, or the deadline passes. */
+/* Waits until idle, or the deadline passes. The answer is the check that
+   ended the wait, not a second one: a worker's busy mark flickers while it
+   skips an entry that ended in the queue (idle, busy, idle), and a second
+   look could see the flicker and call a drained pool timed out. */
 static bool wait_idle(struct weft_pool *p, int64_t deadline_ns)
 {
     pthread_mutex_lock(&p->ctl);
-    while (!idle(p) && weft__cond_wait_until(&p->idle_cond, &p->ctl, deadline_ns) == 0)
+    bool done;
+    while (!(done = idle(p)) && weft__cond_wait_until(&p->idle_cond, &p->ctl, deadline_ns) == 0)
         ;
-    bool done = idle(p);
     pthread_mutex_unlock(&p->ctl);
     return done;
 }

@@ -96,18 +96,30 @@ static void close_zero_cancels_queued_and_running(void **state)
     int64_t until = weft_test_now_ms() + weft_test_ms(5000);
     while (started_long < 2 && weft_test_now_ms() < until)
         weft_test_sleep_ms(1);
+    assert_int_equal(started_long, 2);
+    /* Jobs are not started in strict submission order (a worker may
+       steal queued short jobs before the second long one starts), so some
+       short ones may have run by now: none may run from close on. */
+    int ran_before = ran;
     int64_t start = weft_test_now_ms();
     assert_int_equal(weft_pool_close(p, 0), -ETIMEDOUT);
     assert_true(weft_test_now_ms() - start < weft_test_ms(1000));
     assert_int_equal(saw_cancel, 2);
-    assert_int_equal(ran, 0);
+    assert_int_equal(ran, ran_before);
     assert_int_equal(__atomic_load_n(&dtor_calls, __ATOMIC_SEQ_CST), 2);
     for (int i = 0; i < 2; i++)
         assert_int_equal(weft_future_state(running[i]), WEFT_FUTURE_CANCELLED);
-    for (int i = 0; i < 10; i++)
-        assert_int_equal(weft_future_error(queued[i]), -ECANCELED);
+    int cancelled = 0;
+    for (int i = 0; i < 10; i++) {
+        assert_true(weft_future_is_done(queued[i]));
+        if (weft_future_error(queued[i]) == -ECANCELED)
+            cancelled++;
+        else
+            assert_int_equal(weft_future_int(queued[i]), 1); /* it ran before close */
+    }
+    assert_int_equal(cancelled, 10 - ran_before);
     check_identity(p, &st);
-    assert_int_equal(st.cancelled, 12);
+    assert_int_equal(st.cancelled, 2 + (uint64_t)cancelled);
     assert_int_equal(st.queued + st.running, 0);
     assert_int_equal(st.abandoned, 0);
     weft_pool_free(p);
