@@ -100,9 +100,10 @@ void weft_proc_note(const char *what)
 {
     struct note_slot *s = my_slot;
     if (!s) {
-        if (slot_tried && !what)
-            return;
-        if (!atomic_load_explicit(&attached, memory_order_relaxed) || !(s = claim_slot()))
+        /* One claim per thread: one that found every slot taken goes
+           unnoted rather than scan the slots again on every note. */
+        if (!what || slot_tried || !atomic_load_explicit(&attached, memory_order_relaxed) ||
+            !(s = claim_slot()))
             return;
         my_slot = s;
     }
