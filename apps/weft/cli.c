@@ -3,7 +3,7 @@
  * before or after DIR. Durations take a unit (500ms, 2s, 1m; a bare number
  * is seconds), sizes a suffix (k, m: KiB, MiB) or none (bytes), rates
  * bytes per second (B or B/s). Any mistake is one line on stderr and exit
- * status 2; a flag whose feature has not landed says "not yet supported".
+ * status 2.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,7 +16,7 @@
 #include "logging.h"
 #include "workers.h"
 
-enum kind { K_FLAG, K_STRING, K_UINT, K_PORT, K_DURATION, K_SIZE, K_RATE, K_LATER };
+enum kind { K_FLAG, K_STRING, K_UINT, K_PORT, K_DURATION, K_SIZE, K_RATE };
 
 struct option_def {
     const char *name;
@@ -62,7 +62,7 @@ void weft_cli_usage(FILE *out)
     fprintf(out, "usage: weft [serve] [DIR] [flags]\n"
                  "Serves the demo app (or DIR) over HTTP/1.1. Durations: 500ms, 2s, 1m.\n");
     for (size_t i = 0; i < sizeof(defs) / sizeof(defs[0]); i++)
-        if (defs[i].kind != K_LATER && defs[i].help)
+        if (defs[i].help) /* internal flags have none */
             fprintf(out, "  %s %s\n", defs[i].name, defs[i].help);
 }
 
@@ -277,10 +277,6 @@ int weft_cli_parse(int argc, char **argv, struct cli *cli)
         const struct option_def *d = find_def(arg, &value);
         if (!d) {
             fprintf(stderr, "weft: unknown flag '%s' (see weft --help)\n", arg);
-            return 2;
-        }
-        if (d->kind == K_LATER) {
-            fprintf(stderr, "weft: %s: not yet supported\n", d->name);
             return 2;
         }
         if (d->kind == K_FLAG) {

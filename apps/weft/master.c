@@ -535,7 +535,12 @@ static int open_listeners(struct master *m)
     snprintf(m->listeners_env, sizeof(m->listeners_env), "WEFT_WORKER_LISTENERS=");
     snprintf(m->host, sizeof(m->host), "%s", cli->host);
     m->port = cli->port;
-    for (int i = 0; i < passed && i < 256; i++) {
+    if (passed > WORKER_GROUPS - 1) { /* one group is left for --admin */
+        fprintf(stderr, "weft: socket activation: %d sockets passed; at most %d with --workers\n",
+                passed, WORKER_GROUPS - 1);
+        return 2;
+    }
+    for (int i = 0; i < passed; i++) {
         int fd = 3 + i;
         add_group(m, &fd, 1);
     }

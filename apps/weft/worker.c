@@ -57,8 +57,10 @@ static int listen_group(weft_server_t *srv, unsigned first, unsigned count, weft
 int worker_listen(struct worker *w, weft_server_t *srv, weft_app_t *app, weft_app_t *admin_app)
 {
     const char *spec = getenv("WEFT_WORKER_LISTENERS");
-    unsigned groups[32][2], n = 0;
-    for (const char *s = spec; s && *s && n < 32; n++) {
+    unsigned groups[WORKER_GROUPS][2], n = 0;
+    for (const char *s = spec; s && *s; n++) {
+        if (n == WORKER_GROUPS)
+            return fail("WEFT_WORKER_LISTENERS", -E2BIG);
         char *end;
         groups[n][0] = (unsigned)strtoul(s, &end, 10);
         if (*end != ':')

@@ -40,6 +40,7 @@
 #define WORKER_FD_LISTENERS 5
 
 #define WORKERS_MAX      64
+#define WORKER_GROUPS    32        /* listening socket groups a worker takes */
 #define SLOTS_PER_WORKER 3         /* the worker, a new one, an old one draining */
 #define NOTES_THREADS    512       /* threads a worker's notes can name */
 #define FIGURES_SLOT     (1 << 20) /* bytes of counters per slot: touched ones cost */
